@@ -1,0 +1,19 @@
+"""Keras layers of ebn_tf."""
+
+from ebn_tf.layers.ebconv import EBConv2D
+from ebn_tf.layers.policy import (
+    expert_layers,
+    replicate_first_expert,
+    selected_experts,
+    set_binary_weights,
+    set_forced_expert,
+)
+
+__all__ = [
+    "EBConv2D",
+    "expert_layers",
+    "replicate_first_expert",
+    "selected_experts",
+    "set_binary_weights",
+    "set_forced_expert",
+]

@@ -1,0 +1,293 @@
+"""Expert Binary Convolution: N binary expert kernels and a winner-takes-all gate."""
+
+from __future__ import annotations
+
+import larq as lq
+
+from ebn_tf._keras import keras, tf
+
+GATE_ACTIVATIONS = ("softmax", "sigmoid")
+EXECUTIONS = ("partition", "mask_sum")
+PAD_VALUES = (0.0, 1.0)
+
+
+def _pair(value, name: str) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
+        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}.")
+    return pair
+
+
+def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+@keras.utils.register_keras_serializable(package="ebn_tf")
+class EBConv2D(keras.layers.Layer):
+    """Expert Binary Convolution (EBConv).
+
+    Holds ``num_experts`` kernels shaped like one (grouped) conv kernel and a per-layer
+    gate ``Dense(C_in -> N)`` on the global average of the real-valued input. The gate
+    picks one expert per sample (winner-takes-all forward, straight-through gradient to
+    the soft gate); the sample is convolved as ``sign(x) * sign(W_selected)``, scaled by a
+    learned per-channel ``alpha`` and, optionally, by the Real-to-Binary data-driven
+    channel scaling ``sigmoid(W2 relu(W1 GAP(x)))``.
+
+    Each sample runs through its selected expert only: with ``execution="partition"``
+    the batch is split by expert (``tf.dynamic_partition``), each part is convolved with
+    its expert and the results are stitched back, so compute does not grow with N. The
+    gate then receives gradient through the selected expert's probability. With
+    ``execution="mask_sum"`` every expert runs on every sample and the outputs are summed
+    under the one-hot gate (N-fold compute; the gate gets gradient through every expert,
+    as in the released per-sample-kernel training). Partitioning has dynamic shapes;
+    use ``mask_sum`` where static shapes are required (XLA, TPU).
+
+    The two switches of the four-step training policy are plain attributes, kept in the
+    config, changeable between fits (see ``ebn_tf.layers.set_binary_weights`` and
+    ``set_forced_expert``, which also drop the model's traced functions):
+    ``binary_weights`` (sign of the latent kernel, else real kernel) and
+    ``force_expert`` (``None``: the gate decides; an index: every sample uses it).
+
+    Args:
+        filters: output channels.
+        kernel_size: int or pair.
+        num_experts: number of expert kernels N (>= 1). With 1 there is no gate.
+        strides: int or pair.
+        groups: grouped convolution groups; divides input channels and ``filters``.
+        padding: ``"same"`` or ``"valid"``.
+        pad_value: value of the padded border of the binarised input, 1.0 (which the LCE
+            converter fuses on every target) or 0.0 (the paper; fused on ARM only).
+        gate_activation: ``"softmax"`` (paper) or ``"sigmoid"`` (released training default)
+            for the straight-through gradient.
+        channel_scaling: apply the Real-to-Binary data-driven channel scaling.
+        binary_weights: binarise the kernel with ``ste_sign`` (else use it real-valued).
+        binary_activations: binarise the input with ``ste_sign``.
+        force_expert: ``None`` or the expert index every sample is sent to.
+        execution: ``"partition"`` or ``"mask_sum"`` (see above).
+        kernel_initializer: initializer applied to each expert kernel separately.
+
+    Example:
+        >>> layer = EBConv2D(64, 3, num_experts=4, groups=2)
+        >>> y = layer(tf.random.normal([8, 14, 14, 64]))
+
+    Reference: EBNET.md section 2; Bulat et al., ICLR 2021, section 3.1.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size,
+        num_experts: int = 4,
+        strides=1,
+        groups: int = 1,
+        padding: str = "same",
+        pad_value: float = 1.0,
+        gate_activation: str = "softmax",
+        channel_scaling: bool = True,
+        binary_weights: bool = True,
+        binary_activations: bool = True,
+        force_expert: int | None = None,
+        execution: str = "partition",
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        for name, value in (("filters", filters), ("num_experts", num_experts), ("groups", groups)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        if filters % groups:
+            raise ValueError(f"groups={groups} must divide filters={filters}.")
+        if padding not in ("same", "valid"):
+            raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}.")
+        if float(pad_value) not in PAD_VALUES:
+            raise ValueError(f"pad_value must be one of {PAD_VALUES}, got {pad_value!r}.")
+        if gate_activation not in GATE_ACTIVATIONS:
+            raise ValueError(
+                f"gate_activation must be one of {GATE_ACTIVATIONS}, got {gate_activation!r}."
+            )
+        if execution not in EXECUTIONS:
+            raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}.")
+        self.filters = filters
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.num_experts = num_experts
+        self.strides = _pair(strides, "strides")
+        self.groups = groups
+        self.padding = padding
+        self.pad_value = float(pad_value)
+        self.gate_activation = gate_activation
+        self.channel_scaling = channel_scaling
+        self.binary_weights = binary_weights
+        self.binary_activations = binary_activations
+        self.force_expert = force_expert
+        self.execution = execution
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    @property
+    def force_expert(self) -> int | None:
+        return self._force_expert
+
+    @force_expert.setter
+    def force_expert(self, value: int | None) -> None:
+        if value is not None and not (isinstance(value, int) and 0 <= value < self.num_experts):
+            raise ValueError(
+                f"force_expert must be None or an expert index in [0, {self.num_experts}), "
+                f"got {value!r}."
+            )
+        self._force_expert = value
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        if channels % self.groups:
+            raise ValueError(
+                f"{self.name}: groups={self.groups} must divide the input channels ({channels})."
+            )
+        self.input_channels = channels
+        expert_shape = (*self.kernel_size, channels // self.groups, self.filters)
+
+        def init_experts(shape, dtype=None):
+            # A fresh initializer per expert: one unseeded instance repeats its values.
+            config = keras.initializers.serialize(self.kernel_initializer)
+            return tf.stack(
+                [keras.initializers.get(config)(expert_shape, dtype) for _ in range(shape[0])]
+            )
+
+        self.kernel = self.add_weight(
+            name="kernel", shape=(self.num_experts, *expert_shape), initializer=init_experts
+        )
+        self.scale = self.add_weight(name="scale", shape=(self.filters,), initializer="ones")
+        if self.num_experts > 1:
+            self.gate_kernel = self.add_weight(
+                name="gate_kernel", shape=(channels, self.num_experts), initializer="glorot_uniform"
+            )
+            self.gate_bias = self.add_weight(
+                name="gate_bias", shape=(self.num_experts,), initializer="zeros"
+            )
+        if self.channel_scaling:
+            hidden = max(self.filters // 8, 1)
+            self.scaling_kernel1 = self.add_weight(
+                name="scaling_kernel1", shape=(channels, hidden), initializer="glorot_uniform"
+            )
+            self.scaling_kernel2 = self.add_weight(
+                name="scaling_kernel2", shape=(hidden, self.filters), initializer="glorot_uniform"
+            )
+        self.spatial_padding = self._spatial_padding(input_shape)
+        super().build(input_shape)
+
+    def _spatial_padding(self, input_shape) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """Explicit border for ``pad_value`` 1: TF's SAME padding pads with zeros."""
+        if self.padding == "valid" or self.pad_value == 0.0 or self.kernel_size == (1, 1):
+            return None
+        sizes = input_shape[1:3]
+        if any(size is None for size in sizes):
+            raise ValueError(f"{self.name}: pad_value=1.0 needs static spatial input dimensions.")
+        return tuple(
+            _same_padding(int(size), k, s)
+            for size, k, s in zip(sizes, self.kernel_size, self.strides)
+        )
+
+    def expert_kernels(self) -> tf.Tensor:
+        """The N kernels as used by the conv: binarised if ``binary_weights``."""
+        if self.binary_weights:
+            # Release STE: gradient 1 where |w| < 1, and no clipping constraint.
+            return lq.quantizers.ste_sign(self.kernel, clip_value=1.0)
+        return tf.convert_to_tensor(self.kernel)
+
+    def gate_probabilities(self, inputs: tf.Tensor) -> tf.Tensor:
+        """Soft gate ``(batch, N)`` on the global average of the real-valued input."""
+        logits = tf.matmul(tf.reduce_mean(inputs, axis=[1, 2]), self.gate_kernel) + self.gate_bias
+        if self.gate_activation == "softmax":
+            return tf.nn.softmax(logits)
+        return tf.sigmoid(logits)
+
+    def selected_experts(self, inputs: tf.Tensor) -> tf.Tensor:
+        """Index ``(batch,)`` of the expert each sample is sent to."""
+        batch = tf.shape(inputs)[0]
+        if self.num_experts == 1 or self.force_expert is not None:
+            return tf.fill([batch], tf.constant(self.force_expert or 0, tf.int32))
+        return tf.argmax(self.gate_probabilities(inputs), axis=-1, output_type=tf.int32)
+
+    def _gate(self, inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One-hot gate forward with a straight-through gradient to the soft gate."""
+        index = self.selected_experts(inputs)
+        hard = tf.one_hot(index, self.num_experts, dtype=inputs.dtype)
+        if self.force_expert is not None:
+            return hard, index
+        soft = self.gate_probabilities(inputs)
+        # hard + (soft - soft) is exactly hard forward, and has the soft gradient.
+        return hard + (soft - tf.stop_gradient(soft)), index
+
+    def _conv(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+        padding = "VALID" if self.spatial_padding or self.padding == "valid" else "SAME"
+        return tf.nn.conv2d(x, kernel, strides=self.strides, padding=padding)
+
+    def call(self, inputs, training=None):
+        x = lq.quantizers.ste_sign(inputs) if self.binary_activations else inputs
+        if self.spatial_padding:
+            x = tf.pad(x, [(0, 0), *self.spatial_padding, (0, 0)], constant_values=self.pad_value)
+        kernels = self.expert_kernels()
+        if self.num_experts == 1:
+            outputs = self._conv(x, kernels[0])
+        else:
+            gate, index = self._gate(inputs)
+            if self.execution == "partition":
+                parts = tf.dynamic_partition(x, index, self.num_experts)
+                positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), index, self.num_experts)
+                outputs = tf.dynamic_stitch(
+                    positions, [self._conv(part, kernels[e]) for e, part in enumerate(parts)]
+                )
+                # Exactly 1 forward; carries the straight-through gradient to the gate.
+                selected = tf.gather(gate, index, batch_dims=1)
+                outputs = outputs * selected[:, None, None, None]
+            else:
+                outputs = tf.add_n(
+                    [
+                        gate[:, e, None, None, None] * self._conv(x, kernels[e])
+                        for e in range(self.num_experts)
+                    ]
+                )
+        outputs = outputs * self.scale
+        if self.channel_scaling:
+            pooled = tf.reduce_mean(inputs, axis=[1, 2])
+            hidden = tf.nn.relu(tf.matmul(pooled, self.scaling_kernel1))
+            outputs = (
+                outputs * tf.sigmoid(tf.matmul(hidden, self.scaling_kernel2))[:, None, None, :]
+            )
+        return outputs
+
+    def replicate_expert(self, source: int = 0) -> None:
+        """Copy expert ``source``'s latent kernel into every expert (step 2 of the policy)."""
+        self.kernel.assign(tf.repeat(self.kernel[source : source + 1], self.num_experts, axis=0))
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tf.TensorShape(input_shape)
+        sizes = []
+        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
+            if size is None:
+                sizes.append(None)
+            elif self.padding == "same":
+                sizes.append(-(-size // s))
+            else:
+                sizes.append((size - k) // s + 1)
+        return tf.TensorShape([input_shape[0], *sizes, self.filters])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "num_experts": self.num_experts,
+            "strides": self.strides,
+            "groups": self.groups,
+            "padding": self.padding,
+            "pad_value": self.pad_value,
+            "gate_activation": self.gate_activation,
+            "channel_scaling": self.channel_scaling,
+            "binary_weights": self.binary_weights,
+            "binary_activations": self.binary_activations,
+            "force_expert": self.force_expert,
+            "execution": self.execution,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }

@@ -1,0 +1,56 @@
+"""Model-level switches of the four-step training policy (EBNET.md section 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ebn_tf._keras import keras
+from ebn_tf.layers.ebconv import EBConv2D
+
+
+def expert_layers(model: keras.Model) -> list[EBConv2D]:
+    """Every ``EBConv2D`` of ``model``, in layer order."""
+    return [layer for layer in model.layers if isinstance(layer, EBConv2D)]
+
+
+def _drop_traced_functions(model: keras.Model) -> None:
+    # fit/evaluate/predict cache graphs traced with the old switch values.
+    model.train_function = model.test_function = model.predict_function = None
+
+
+def set_binary_weights(model: keras.Model, binary: bool) -> None:
+    """Binarise (step 4) or release (steps 1-3) the kernels of every expert layer."""
+    for layer in expert_layers(model):
+        layer.binary_weights = binary
+    _drop_traced_functions(model)
+
+
+def set_forced_expert(model: keras.Model, index: int | None) -> None:
+    """Send every sample to expert ``index`` (step 1 uses 0), or let the gates decide (None)."""
+    for layer in expert_layers(model):
+        layer.force_expert = index
+    _drop_traced_functions(model)
+
+
+def replicate_first_expert(model: keras.Model) -> None:
+    """Copy expert 0 into the other experts of every expert layer (step 2)."""
+    for layer in expert_layers(model):
+        layer.replicate_expert(0)
+
+
+def selected_experts(model: keras.Model, images, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """The expert each image is sent to, per expert layer.
+
+    Returns:
+        ``{layer name: int array (num_images,)}``.
+    """
+    layers = expert_layers(model)
+    probe = keras.Model(model.inputs, [layer.input for layer in layers])
+    chosen: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
+    for start in range(0, len(images), batch_size):
+        layer_inputs = probe(images[start : start + batch_size], training=False)
+        if len(layers) == 1:
+            layer_inputs = [layer_inputs]
+        for layer, x in zip(layers, layer_inputs):
+            chosen[layer.name].append(layer.selected_experts(x).numpy())
+    return {name: np.concatenate(parts) for name, parts in chosen.items()}

@@ -1,0 +1,112 @@
+"""Builds the functional Keras model of an EBNet config."""
+
+from __future__ import annotations
+
+from ebn_tf._keras import keras
+from ebn_tf.layers import EBConv2D
+from ebn_tf.models.config import EBNetConfig
+from ebn_tf.models.presets import get_config
+
+layers = keras.layers
+
+
+def build(name_or_config: str | EBNetConfig, **overrides) -> keras.Model:
+    """The functional model of a preset name or config, with config-field ``overrides``.
+
+    The model takes images as the dataset stores them (0-255) and returns logits. Layer
+    names are deterministic (``stage2_block1_conv1``); each stage ends in an identity
+    layer ``stageN_output`` (the attention-transfer points).
+
+    Example:
+        >>> model = ebn_tf.models.build("ebnet_fmnist", num_experts=1)
+    """
+    config = get_config(name_or_config, **overrides)
+    inputs = keras.Input(config.input_shape, name="image")
+    x = layers.Normalization(
+        mean=config.input_mean, variance=[s * s for s in config.input_std], name="normalize"
+    )(inputs)
+    x = _stem(x, config)
+    for stage, (width, blocks, groups, strides) in enumerate(
+        zip(config.widths, config.blocks, config.groups, config.strides), start=1
+    ):
+        for block in range(1, blocks + 1):
+            x = _block(
+                x, config, f"stage{stage}_block{block}", width, groups, strides if block == 1 else 1
+            )
+        x = layers.Identity(name=f"stage{stage}_output")(x)
+    x = layers.GlobalAveragePooling2D(name="head_pool")(x)
+    outputs = layers.Dense(config.num_classes, name="head_logits")(x)
+    return keras.Model(inputs, outputs, name=config.name)
+
+
+def _conv_bn_relu(x, name: str, filters: int, kernel_size: int, strides: int = 1):
+    x = layers.Conv2D(filters, kernel_size, strides, padding="same", use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _stem(x, config: EBNetConfig):
+    width = config.stem_width
+    if config.stem == "conv3x3":
+        return _conv_bn_relu(x, "stem_conv", width, 3, config.stem_strides)
+    if config.stem == "resnet":
+        x = _conv_bn_relu(x, "stem_conv", width, 7, 2)
+        return layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
+    # dabnn stem: conv s2, then a strided conv branch beside a max-pool branch.
+    x = _conv_bn_relu(x, "stem_conv1", width // 2, 3, 2)
+    branch = _conv_bn_relu(x, "stem_branch_conv1", width // 4, 1)
+    branch = _conv_bn_relu(branch, "stem_branch_conv2", width // 2, 3, 2)
+    pooled = layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
+    x = layers.Concatenate(name="stem_concat")([branch, pooled])
+    return _conv_bn_relu(x, "stem_conv2", width, 1)
+
+
+def _block(x, config: EBNetConfig, prefix: str, width: int, groups: int, strides: int):
+    x = _residual_conv(x, config, f"{prefix}_conv1", width, 3, strides, groups)
+    x = _residual_conv(x, config, f"{prefix}_conv2", width, 3, 1, groups)
+    if config.aggregation and groups > 1:
+        x = _residual_conv(x, config, f"{prefix}_conv3", width, 1, 1, 1)
+    return x
+
+
+def _residual_conv(
+    x, config: EBNetConfig, name: str, filters: int, kernel_size: int, strides: int, groups: int
+):
+    """``PReLU(conv(BN(x))) + shortcut(x)``: every binary conv has its own residual."""
+    y = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if config.binary:
+        y = EBConv2D(
+            filters,
+            kernel_size,
+            num_experts=config.num_experts,
+            strides=strides,
+            groups=groups,
+            pad_value=config.pad_value,
+            gate_activation=config.gate_activation,
+            channel_scaling=config.channel_scaling,
+            execution=config.execution,
+            name=name,
+        )(y)
+    else:
+        y = layers.Conv2D(
+            filters, kernel_size, strides, padding="same", groups=groups, use_bias=False, name=name
+        )(y)
+    y = layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(y)
+    shortcut = x
+    if strides > 1 or x.shape[-1] != filters:
+        shortcut = _shortcut(x, config, f"{name}_shortcut", filters, strides)
+    return layers.Add(name=f"{name}_add")([y, shortcut])
+
+
+def _shortcut(x, config: EBNetConfig, name: str, filters: int, strides: int):
+    """Real-valued downsample path; never binarised."""
+    if strides > 1:
+        x = layers.AveragePooling2D(strides, padding="same", name=f"{name}_pool")(x)
+    if config.shortcut == "simple":
+        x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
+        return layers.BatchNormalization(name=f"{name}_bn")(x)
+    for index, width in enumerate((x.shape[-1] // 4, filters), start=1):
+        x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_conv{index}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{index}")(x)
+        x = layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu{index}")(x)
+    return x

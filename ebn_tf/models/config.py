@@ -1,0 +1,146 @@
+"""EBNet architectures as data."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ebn_tf.layers.ebconv import EXECUTIONS, GATE_ACTIVATIONS, PAD_VALUES
+
+STEMS = ("dabnn", "resnet", "conv3x3")
+SHORTCUTS = ("decomposed", "simple")
+# LCE's grouped binary conv works only on a multiple of 32 input channels per group.
+LCE_GROUP_CHANNELS = 32
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+@dataclass(frozen=True)
+class EBNetConfig:
+    """An EBNet topology (EBNET.md section 3).
+
+    Each stage has ``blocks[i]`` blocks of width ``widths[i]``; a block is a grouped 3x3
+    conv (stride ``strides[i]`` in the first block), a grouped 3x3 conv and, where
+    ``groups[i] > 1`` and ``aggregation``, a non-grouped 1x1 conv. Every conv sits in its
+    own residual ``PReLU(conv(BN(x))) + shortcut(x)``. Binary convs are ``EBConv2D`` with
+    ``num_experts`` experts; with ``binary=False`` they are real ``Conv2D`` (the teacher).
+
+    Args:
+        name: model name.
+        input_shape: (height, width, channels) of the images as the dataset stores them.
+        num_classes: classifier outputs (logits).
+        input_mean, input_std: per-channel normalisation on 0-255 pixels, done in the model.
+        stem: ``"dabnn"`` (released EBNet), ``"resnet"`` (7x7 s2 + max-pool) or
+            ``"conv3x3"`` (one 3x3 conv, for small images).
+        stem_width: stem output channels.
+        stem_strides: stride of the ``conv3x3`` stem.
+        widths, blocks, groups, strides: one entry per stage.
+        aggregation: add the 1x1 aggregation conv after grouped 3x3 convs.
+        num_experts: experts per binary conv.
+        binary: binary EBConvs (True) or the real-valued twin (False).
+        gate_activation, channel_scaling, pad_value, execution: see ``EBConv2D``.
+        shortcut: downsample shortcut, ``"decomposed"`` (AvgPool, 1x1 C->C/4, 1x1 C/4->C_out,
+            each with BN + PReLU) or ``"simple"`` (AvgPool, 1x1, BN).
+        lce: the model is meant for LCE export: reject grouped binary convs whose input
+            channels per group are not a multiple of 32.
+    """
+
+    name: str = "ebnet"
+    input_shape: tuple[int, int, int] = (224, 224, 3)
+    num_classes: int = 1000
+    input_mean: tuple[float, ...] = IMAGENET_MEAN
+    input_std: tuple[float, ...] = IMAGENET_STD
+    stem: str = "dabnn"
+    stem_width: int = 64
+    stem_strides: int = 1
+    widths: tuple[int, ...] = (128, 256, 512, 1024)
+    blocks: tuple[int, ...] = (1, 2, 6, 2)
+    groups: tuple[int, ...] = (4, 8, 8, 16)
+    strides: tuple[int, ...] = (1, 2, 2, 2)
+    aggregation: bool = True
+    num_experts: int = 4
+    binary: bool = True
+    gate_activation: str = "softmax"
+    channel_scaling: bool = True
+    pad_value: float = 1.0
+    execution: str = "partition"
+    shortcut: str = "decomposed"
+    lce: bool = True
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, list):
+                object.__setattr__(self, field.name, tuple(value))
+        self._validate()
+
+    def _validate(self) -> None:
+        def fail(field: str, problem: str) -> None:
+            raise ValueError(
+                f"EBNetConfig {self.name!r}: {field}={getattr(self, field)!r} {problem}"
+            )
+
+        def choice(field: str, allowed: tuple) -> None:
+            if getattr(self, field) not in allowed:
+                fail(field, f"is not one of {allowed}.")
+
+        choice("stem", STEMS)
+        choice("shortcut", SHORTCUTS)
+        choice("gate_activation", GATE_ACTIVATIONS)
+        choice("execution", EXECUTIONS)
+        choice("pad_value", PAD_VALUES)
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            fail("input_shape", "must be (height, width, channels) of positive ints.")
+        if (
+            len(self.input_mean) != self.input_shape[2]
+            or len(self.input_std) != self.input_shape[2]
+        ):
+            fail(
+                "input_mean", f"and input_std need {self.input_shape[2]} entries (one per channel)."
+            )
+        for field in ("num_classes", "stem_width", "stem_strides", "num_experts"):
+            if not isinstance(getattr(self, field), int) or getattr(self, field) < 1:
+                fail(field, "must be a positive int.")
+        stages = len(self.widths)
+        for field in ("widths", "blocks", "groups", "strides"):
+            values = getattr(self, field)
+            if len(values) != stages or stages == 0:
+                fail(field, f"needs one entry per stage ({stages} stages, from widths).")
+            if not all(isinstance(v, int) and v >= 1 for v in values):
+                fail(field, "must hold positive ints.")
+        if not self.binary and self.num_experts != 1:
+            fail("num_experts", "must be 1 for a real-valued model (binary=False).")
+        channels = self.stem_width
+        for stage, (width, groups) in enumerate(zip(self.widths, self.groups), start=1):
+            for conv, conv_in in (("conv1", channels), ("conv2", width)):
+                if conv_in % groups or width % groups:
+                    fail(
+                        "groups",
+                        f"stage{stage} {conv}: {groups} groups do not divide "
+                        f"{conv_in} input / {width} output channels.",
+                    )
+                per_group = conv_in // groups
+                if self.lce and self.binary and groups > 1 and per_group % LCE_GROUP_CHANNELS:
+                    fail(
+                        "groups",
+                        f"stage{stage} {conv}: {per_group} input channels per group "
+                        f"({conv_in} / {groups}); LCE's grouped binary conv needs a multiple of "
+                        f"{LCE_GROUP_CHANNELS}. Use fewer groups or wider stages, or set "
+                        "lce=False if the model is not meant for LCE export.",
+                    )
+            channels = width
+
+    def replace(self, **overrides) -> EBNetConfig:
+        """A copy with ``overrides`` (config fields only; an unknown field is an error)."""
+        known = {field.name for field in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown EBNetConfig field(s) {unknown}; known fields: {sorted(known)}."
+            )
+        return dataclasses.replace(self, **overrides)
+
+    def teacher(self) -> EBNetConfig:
+        """The real-valued twin: same topology, real weights and activations."""
+        return self.replace(name=f"{self.name}_teacher", binary=False, num_experts=1)

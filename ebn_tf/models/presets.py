@@ -1,0 +1,104 @@
+"""Named EBNet configs: one registry that raises on duplicates and lists names on a miss."""
+
+from __future__ import annotations
+
+from ebn_tf.models.config import EBNetConfig
+
+_PRESETS: dict[str, EBNetConfig] = {}
+
+FMNIST_MEAN, FMNIST_STD = (72.94,), (90.02,)
+CIFAR_MEAN, CIFAR_STD = (129.3, 124.1, 112.4), (68.2, 65.4, 70.4)
+
+
+def register(config: EBNetConfig, with_teacher: bool = True) -> EBNetConfig:
+    """Register ``config`` under ``config.name`` (and its real twin as ``NAME_teacher``)."""
+    for preset in (config, config.teacher()) if with_teacher else (config,):
+        if preset.name in _PRESETS:
+            raise ValueError(f"Preset {preset.name!r} is already registered.")
+        _PRESETS[preset.name] = preset
+    return config
+
+
+def names() -> list[str]:
+    """Names of the registered presets."""
+    return sorted(_PRESETS)
+
+
+def get_config(name_or_config: str | EBNetConfig, **overrides) -> EBNetConfig:
+    """The config of a preset (or a given config) with ``overrides`` applied."""
+    if isinstance(name_or_config, EBNetConfig):
+        config = name_or_config
+    elif name_or_config in _PRESETS:
+        config = _PRESETS[name_or_config]
+    else:
+        raise ValueError(f"Unknown model preset {name_or_config!r}; known presets: {names()}.")
+    return config.replace(**overrides) if overrides else config
+
+
+# The released ImageNet topology. Its first convs of stages 1 and 2 have 16 input channels
+# per group, which LCE cannot run as grouped binary convs.
+register(EBNetConfig(name="ebnet_imagenet", lce=False))
+
+# The Bi-Real / Real-to-Binary binary ResNet-18 body: 1.676e9 BOPs.
+register(
+    EBNetConfig(
+        name="binary_resnet18",
+        stem="resnet",
+        widths=(64, 128, 256, 512),
+        blocks=(2, 2, 2, 2),
+        groups=(1, 1, 1, 1),
+        aggregation=False,
+        num_experts=1,
+        shortcut="simple",
+    )
+)
+
+register(
+    EBNetConfig(
+        name="ebnet_fmnist",
+        input_shape=(28, 28, 1),
+        num_classes=10,
+        input_mean=FMNIST_MEAN,
+        input_std=FMNIST_STD,
+        stem="conv3x3",
+        stem_width=32,
+        widths=(64, 128, 256),
+        blocks=(1, 1, 1),
+        groups=(1, 2, 4),
+        strides=(2, 2, 2),
+    )
+)
+
+register(
+    EBNetConfig(
+        name="ebnet_cifar",
+        input_shape=(32, 32, 3),
+        num_classes=100,
+        input_mean=CIFAR_MEAN,
+        input_std=CIFAR_STD,
+        stem="conv3x3",
+        stem_width=64,
+        widths=(128, 256, 512),
+        blocks=(1, 2, 1),
+        groups=(2, 4, 8),
+        strides=(2, 2, 2),
+    )
+)
+
+# For fast tests.
+register(
+    EBNetConfig(
+        name="tiny",
+        input_shape=(28, 28, 1),
+        num_classes=10,
+        input_mean=FMNIST_MEAN,
+        input_std=FMNIST_STD,
+        stem="conv3x3",
+        stem_width=32,
+        stem_strides=2,
+        widths=(64, 64),
+        blocks=(1, 1),
+        groups=(1, 2),
+        strides=(2, 2),
+    )
+)

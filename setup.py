@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="ebn_tf",
+    version="0.1.0",
+    description="Expert Binary Networks (EBNet) in Keras: training with larq, export with LCE.",
+    packages=find_packages(include=["ebn_tf", "ebn_tf.*"]),
+    python_requires=">=3.11,<3.12",
+    # The stack of ../shared/design/LCE.md, checked to work together.
+    install_requires=[
+        "tensorflow==2.21.*",
+        "tf-keras==2.21.*",
+        "larq==0.14.0",
+        "larq-compute-engine==0.16.0",
+        "numpy<2",
+        "tensorflow-datasets",
+        "absl-py",
+        "matplotlib",
+    ],
+    extras_require={"dev": ["pytest", "ruff"]},
+)
