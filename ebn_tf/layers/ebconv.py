@@ -174,6 +174,7 @@ class EBConv2D(keras.layers.Layer):
                 name="scaling_kernel2", shape=(hidden, self.filters), initializer="glorot_uniform"
             )
         self.spatial_padding = self._spatial_padding(input_shape)
+        self.output_spatial = self.compute_output_shape(input_shape)[1:3]
         super().build(input_shape)
 
     def _spatial_padding(self, input_shape) -> tuple[tuple[int, int], tuple[int, int]] | None:
@@ -223,6 +224,15 @@ class EBConv2D(keras.layers.Layer):
         padding = "VALID" if self.spatial_padding or self.padding == "valid" else "SAME"
         return tf.nn.conv2d(x, kernel, strides=self.strides, padding=padding)
 
+    def _expert_conv(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
+        # TF's CPU conv returns an input-shaped tensor for an empty batch (an expert that no
+        # sample chose), which dynamic_stitch rejects.
+        return tf.cond(
+            tf.shape(x)[0] > 0,
+            lambda: self._conv(x, kernel),
+            lambda: tf.zeros([0, *self.output_spatial, self.filters], x.dtype),
+        )
+
     def call(self, inputs, training=None):
         x = lq.quantizers.ste_sign(inputs) if self.binary_activations else inputs
         if self.spatial_padding:
@@ -236,7 +246,8 @@ class EBConv2D(keras.layers.Layer):
                 parts = tf.dynamic_partition(x, index, self.num_experts)
                 positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), index, self.num_experts)
                 outputs = tf.dynamic_stitch(
-                    positions, [self._conv(part, kernels[e]) for e, part in enumerate(parts)]
+                    positions,
+                    [self._expert_conv(part, kernels[e]) for e, part in enumerate(parts)],
                 )
                 # Exactly 1 forward; carries the straight-through gradient to the gate.
                 selected = tf.gather(gate, index, batch_dims=1)

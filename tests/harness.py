@@ -1,0 +1,56 @@
+"""The shared layer test: shape, config round trip, save/load, eager vs tf.function, and
+MirroredStrategy on two logical CPUs (larq ``testing_utils.layer_test`` in spirit)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ebn_tf._keras import keras, tf
+
+
+@functools.cache
+def two_cpu_strategy() -> tf.distribute.MirroredStrategy:
+    """One strategy per process: a second one over the same devices reuses collective keys."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+def _model(make_layer, input_shape):
+    inputs = keras.Input(input_shape[1:])
+    return keras.Model(inputs, make_layer()(inputs))
+
+
+def layer_test(make_layer, input_shape, tmp_path, atol=1e-5) -> np.ndarray:
+    """Run the house checks on the layer ``make_layer()`` builds; returns its output."""
+    x = tf.random.stateless_normal(input_shape, seed=(1, 2))
+    layer = make_layer()
+    eager = layer(x).numpy()
+    assert eager.shape == tuple(layer.compute_output_shape(input_shape))
+
+    traced = tf.function(lambda t: layer(t))(x).numpy()
+    np.testing.assert_allclose(traced, eager, atol=atol)
+
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    clone(x)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(x).numpy(), eager, atol=atol)
+
+    model = _model(make_layer, input_shape)
+    expected = model(x).numpy()
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(reloaded(x).numpy(), expected, atol=atol)
+    model.save_weights(tmp_path / "weights.h5")
+    fresh = _model(make_layer, input_shape)
+    fresh.load_weights(tmp_path / "weights.h5")
+    np.testing.assert_allclose(fresh(x).numpy(), expected, atol=atol)
+
+    with two_cpu_strategy().scope():
+        mirrored = _model(make_layer, input_shape)
+        mirrored.compile(keras.optimizers.Adam(1e-3), "mse")
+    target = np.zeros((input_shape[0], *mirrored.output_shape[1:]), "float32")
+    history = mirrored.fit(x.numpy(), target, batch_size=input_shape[0], epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    return eager

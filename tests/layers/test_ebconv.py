@@ -1,0 +1,175 @@
+import larq as lq
+import numpy as np
+import pytest
+
+from ebn_tf._keras import tf
+from ebn_tf.layers import EBConv2D
+from tests.harness import layer_test
+
+BATCH, SIZE, CHANNELS = 12, 9, 8
+
+
+def varied_inputs(channels=CHANNELS, size=SIZE, batch=BATCH, seed=0):
+    """Samples with different channel means, so the gate spreads them over experts."""
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(0, 3, (batch, 1, 1, channels))
+    return (rng.normal(0, 1, (batch, size, size, channels)) + offsets).astype("float32")
+
+
+def sign(x):
+    return np.where(x >= 0, 1.0, -1.0).astype("float32")
+
+
+def reference(layer: EBConv2D, x: np.ndarray) -> np.ndarray:
+    """Sample by sample: a float conv of sign(x) with sign(selected kernel), group by group,
+    scaled by alpha and the data-driven channel scaling."""
+    chosen = layer.selected_experts(x).numpy()
+    kernels = layer.kernel.numpy()
+    scale = layer.scale.numpy()
+    pad = layer.spatial_padding or ((0, 0), (0, 0))
+    padding = "SAME" if layer.spatial_padding is None and layer.padding == "same" else "VALID"
+    outputs = []
+    for sample, expert in zip(x, chosen):
+        image = np.pad(sign(sample)[None], [(0, 0), *pad, (0, 0)], constant_values=1.0)
+        kernel = sign(kernels[expert])
+        groups = zip(np.split(image, layer.groups, -1), np.split(kernel, layer.groups, -1))
+        y = np.concatenate(
+            [tf.nn.conv2d(i, k, layer.strides, padding).numpy() for i, k in groups], -1
+        )
+        y = y * scale
+        if layer.channel_scaling:
+            hidden = np.maximum(sample.mean((0, 1)) @ layer.scaling_kernel1.numpy(), 0)
+            y = y / (1 + np.exp(-(hidden @ layer.scaling_kernel2.numpy())))
+        outputs.append(y[0])
+    return np.stack(outputs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(filters=16, kernel_size=3, num_experts=4),
+        dict(filters=16, kernel_size=3, num_experts=4, strides=2, groups=2),
+        dict(filters=8, kernel_size=1, num_experts=3, channel_scaling=False),
+        dict(filters=16, kernel_size=3, num_experts=2, pad_value=0.0, gate_activation="sigmoid"),
+        dict(filters=16, kernel_size=3, num_experts=4, execution="mask_sum", padding="valid"),
+    ],
+)
+def test_matches_per_sample_reference(kwargs):
+    layer = EBConv2D(**kwargs)
+    x = varied_inputs()
+    layer(x)
+    layer.scale.assign(np.random.default_rng(1).uniform(0.5, 2, layer.filters))
+    assert len(set(layer.selected_experts(x).numpy())) > 1, "inputs must reach several experts"
+    np.testing.assert_allclose(layer(x).numpy(), reference(layer, x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("execution", ["partition", "mask_sum"])
+def test_gradient_reaches_selected_expert_only_and_the_gate(execution):
+    layer = EBConv2D(16, 3, num_experts=4, groups=2, execution=execution)
+    x = varied_inputs()
+    layer(x)
+    chosen = layer.selected_experts(x).numpy()
+    for sample, expert in enumerate(chosen):
+        with tf.GradientTape() as tape:
+            y = layer(x[sample : sample + 1])
+            loss = tf.reduce_sum(y * tf.random.stateless_normal(y.shape, seed=(sample, 0)))
+        kernel_grad, gate_grad = tape.gradient(loss, [layer.kernel, layer.gate_kernel])
+        kernel_grad = tf.convert_to_tensor(kernel_grad).numpy()
+        per_expert = np.abs(kernel_grad).reshape(layer.num_experts, -1).sum(-1)
+        assert per_expert[expert] > 0
+        assert np.all(np.delete(per_expert, expert) == 0)
+        assert np.abs(gate_grad.numpy()).sum() > 0
+
+
+def test_mask_sum_and_partition_agree():
+    x = varied_inputs()
+    partition = EBConv2D(16, 3, num_experts=4, groups=2)
+    mask_sum = EBConv2D(16, 3, num_experts=4, groups=2, execution="mask_sum")
+    partition(x), mask_sum(x)
+    mask_sum.set_weights(partition.get_weights())
+    np.testing.assert_allclose(partition(x).numpy(), mask_sum(x).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("strides,groups", [(1, 1), (2, 1), (1, 2)])
+def test_one_expert_matches_larq_quantconv(strides, groups):
+    x = tf.constant(varied_inputs())
+    layer = EBConv2D(16, 3, num_experts=1, strides=strides, groups=groups, channel_scaling=False)
+    larq_conv = lq.layers.QuantConv2D(
+        16,
+        3,
+        strides=strides,
+        groups=groups,
+        padding="same",
+        pad_values=1.0,
+        use_bias=False,
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        kernel_constraint=None,
+    )
+    layer(x), larq_conv(x)
+    larq_conv.kernel.assign(layer.kernel[0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, theirs = layer(x), larq_conv(x)
+        weights = tf.random.stateless_normal(ours.shape, seed=(3, 4))
+        loss_ours, loss_theirs = tf.reduce_sum(ours * weights), tf.reduce_sum(theirs * weights)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        tape.gradient(loss_ours, x).numpy(), tape.gradient(loss_theirs, x).numpy(), atol=1e-4
+    )
+    np.testing.assert_allclose(
+        tape.gradient(loss_ours, layer.kernel).numpy()[0],
+        tape.gradient(loss_theirs, larq_conv.kernel).numpy(),
+        atol=1e-4,
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(filters=16, kernel_size=3, num_experts=4, groups=2, strides=2),
+        dict(filters=16, kernel_size=3, num_experts=1),
+        dict(filters=16, kernel_size=1, num_experts=2, execution="mask_sum", force_expert=1),
+    ],
+)
+def test_layer_harness(kwargs, tmp_path):
+    layer_test(lambda: EBConv2D(**kwargs), (8, SIZE, SIZE, CHANNELS), tmp_path)
+
+
+def test_switches_change_behaviour_without_rebuilding():
+    x = varied_inputs()
+    layer = EBConv2D(16, 3, num_experts=4, channel_scaling=False)
+    layer(x)
+    np.testing.assert_allclose(layer(x).numpy(), reference(layer, x), atol=1e-5)
+
+    layer.binary_weights, layer.force_expert = False, 2
+    assert set(layer.selected_experts(x).numpy()) == {2}
+    padded = np.pad(sign(x), [(0, 0), *layer.spatial_padding, (0, 0)], constant_values=1.0)
+    real_kernel = tf.nn.conv2d(padded, layer.kernel[2], 1, "VALID").numpy()
+    np.testing.assert_allclose(layer(x).numpy(), real_kernel, rtol=1e-5, atol=1e-5)
+
+    layer.binary_weights, layer.force_expert = True, None
+    layer.replicate_expert(0)
+    for expert in range(1, 4):
+        np.testing.assert_array_equal(layer.kernel.numpy()[expert], layer.kernel.numpy()[0])
+    gated = layer(x).numpy()
+    layer.force_expert = 0
+    np.testing.assert_allclose(gated, layer(x).numpy(), atol=1e-6)
+
+
+def test_bad_arguments_name_the_argument():
+    cases = [
+        (dict(filters=0, kernel_size=3), "filters"),
+        (dict(filters=8, kernel_size=3, num_experts=0), "num_experts"),
+        (dict(filters=8, kernel_size=3, num_experts=-2), "num_experts"),
+        (dict(filters=8, kernel_size=3, groups=3), "groups=3 must divide filters=8"),
+        (dict(filters=8, kernel_size=3, gate_activation="relu"), "gate_activation"),
+        (dict(filters=8, kernel_size=3, execution="fast"), "execution"),
+        (dict(filters=8, kernel_size=3, pad_value=0.5), "pad_value"),
+        (dict(filters=8, kernel_size=3, num_experts=2, force_expert=2), "force_expert"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            EBConv2D(**kwargs)
+    with pytest.raises(ValueError, match="groups=4 must divide the input channels"):
+        EBConv2D(8, 3, groups=4)(tf.zeros([1, 5, 5, 6]))

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+
+import ebn_tf
+from ebn_tf.layers import EBConv2D, expert_layers
+from ebn_tf.models import EBNetConfig, build, get_config, names, register
+
+
+def test_presets_cover_the_family():
+    required = {"ebnet_imagenet", "binary_resnet18", "ebnet_fmnist", "ebnet_cifar", "tiny"}
+    assert required <= set(names())
+    assert {f"{name}_teacher" for name in required} <= set(names())
+
+
+def test_released_topology():
+    config = get_config("ebnet_imagenet")
+    assert config.widths == (128, 256, 512, 1024)
+    assert config.groups == (4, 8, 8, 16)
+    assert config.blocks == (1, 2, 6, 2)
+    assert config.num_experts == 4 and config.input_shape == (224, 224, 3)
+
+
+@pytest.mark.parametrize("name", ["tiny", "ebnet_fmnist", "ebnet_cifar"])
+def test_small_presets_build_and_run(name):
+    model = build(name)
+    config = get_config(name)
+    x = np.random.default_rng(0).uniform(0, 255, (2, *config.input_shape)).astype("float32")
+    assert model(x).shape == (2, config.num_classes)
+    assert all(layer.num_experts == config.num_experts for layer in expert_layers(model))
+    for stage in range(1, len(config.widths) + 1):
+        model.get_layer(f"stage{stage}_output")
+
+
+def test_teacher_twin_is_real_valued_with_the_same_topology():
+    student, teacher = build("tiny"), build("tiny_teacher")
+    assert not expert_layers(teacher)
+    conv_names = {layer.name for layer in expert_layers(student)}
+    assert conv_names <= {layer.name for layer in teacher.layers}
+    assert ebn_tf.cost.profile(teacher).bops == 0
+
+
+def test_layer_names_are_deterministic():
+    first = [layer.name for layer in build("tiny").layers]
+    assert first == [layer.name for layer in build("tiny").layers]
+    assert "stage2_block1_conv3" in first and "stage1_block1_conv3" not in first
+
+
+def test_overrides_are_config_fields():
+    model = build("tiny", num_experts=1, num_classes=3, input_shape=(32, 32, 1))
+    assert model.output_shape == (None, 3) and model.input_shape == (None, 32, 32, 1)
+    assert all(layer.num_experts == 1 for layer in expert_layers(model))
+    with pytest.raises(ValueError, match=r"Unknown EBNetConfig field\(s\) \['depth'\]"):
+        build("tiny", depth=3)
+
+
+def test_unknown_preset_lists_known_names():
+    with pytest.raises(ValueError, match="known presets: .*ebnet_fmnist"):
+        build("ebnet_huge")
+
+
+def test_registry_rejects_duplicates():
+    with pytest.raises(ValueError, match="already registered"):
+        register(get_config("tiny"))
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (dict(groups=(1, 4)), "16 input channels per group .* multiple of 32"),
+        (dict(groups=(1, 3)), "groups do not divide"),
+        (dict(num_experts=0), "num_experts=0 must be a positive int"),
+        (dict(stem="vgg"), "stem='vgg' is not one of"),
+        (dict(gate_activation="tanh"), "gate_activation='tanh' is not one of"),
+        (dict(blocks=(1,)), "blocks=.* needs one entry per stage"),
+        (dict(binary=False), "num_experts=4 must be 1 for a real-valued model"),
+    ],
+)
+def test_bad_configs_are_rejected(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        get_config("tiny", **overrides)
+
+
+def test_lce_check_can_be_turned_off():
+    config = get_config("tiny", groups=(1, 4), lce=False)
+    assert isinstance(config, EBNetConfig)
+    assert any(layer.groups == 4 for layer in expert_layers(build(config)))
+
+
+def test_model_switches_and_selection():
+    model = build("tiny")
+    images = np.random.default_rng(0).uniform(0, 255, (16, 28, 28, 1)).astype("float32")
+    ebn_tf.layers.set_forced_expert(model, 0)
+    chosen = ebn_tf.layers.selected_experts(model, images, batch_size=5)
+    assert set(chosen) == {layer.name for layer in expert_layers(model)}
+    assert all(values.shape == (16,) and set(values) == {0} for values in chosen.values())
+    ebn_tf.layers.set_forced_expert(model, None)
+    ebn_tf.layers.set_binary_weights(model, False)
+    assert all(not layer.binary_weights for layer in expert_layers(model))
+    ebn_tf.layers.replicate_first_expert(model)
+    for layer in expert_layers(model):
+        kernel = layer.kernel.numpy()
+        assert all(np.array_equal(kernel[0], kernel[e]) for e in range(layer.num_experts))
+
+
+def test_fit_switch_fit_without_rebuilding():
+    from ebn_tf._keras import keras
+
+    model = build("tiny")
+    images = np.random.default_rng(0).uniform(0, 255, (32, 28, 28, 1)).astype("float32")
+    labels = np.arange(32) % 10
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.Adam(1e-3), loss)
+    ebn_tf.layers.set_forced_expert(model, 0)
+    model.fit(images, labels, batch_size=16, epochs=1, verbose=0)
+    before = [layer.kernel.numpy().copy() for layer in expert_layers(model)]
+    ebn_tf.layers.set_forced_expert(model, None)
+    model.fit(images, labels, batch_size=16, epochs=1, verbose=0)
+    after = [layer.kernel.numpy() for layer in expert_layers(model)]
+    # With the gate free, experts other than 0 get trained too: the new trace is in use.
+    assert any(not np.array_equal(b[1:], a[1:]) for b, a in zip(before, after))
+    assert all(isinstance(layer, EBConv2D) for layer in expert_layers(model))
