@@ -18,7 +18,7 @@ import ebn_tf
 from benchmarks.report import markdown_table, write_section
 from ebn_tf._keras import keras
 
-PRESETS = {"ebnet_fmnist": 128, "ebnet_cifar": 64}
+PRESETS = {"ebnet_fmnist": 256, "ebnet_cifar": 128}
 EXPERTS = (1, 2, 4, 8)
 
 

@@ -1,0 +1,34 @@
+# One place for set-up: a virtualenv with the pinned stack, plus the embedded dataset.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+
+.PHONY: setup data test lint benchmarks
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Fashion-MNIST comes from Debian's package dataset-fashion-mnist (offline, no download).
+data:
+	@if [ -d "$(FMNIST_DIR)" ]; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
+	else \
+	  echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist'."; \
+	fi
+
+setup: $(VENV)/.installed data
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup lint
+	$(PY) -m pytest
+
+benchmarks: setup
+	$(PY) -m benchmarks.expert_scaling
