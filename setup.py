@@ -4,7 +4,7 @@ setup(
     name="ebn_tf",
     version="0.1.0",
     description="Expert Binary Networks (EBNet) in Keras: training with larq, export with LCE.",
-    packages=find_packages(include=["ebn_tf", "ebn_tf.*"]),
+    packages=find_packages(include=["ebn_tf", "ebn_tf.*", "train"]),
     python_requires=">=3.11,<3.12",
     # The stack of ../shared/design/LCE.md, checked to work together.
     install_requires=[
@@ -15,7 +15,11 @@ setup(
         "numpy<2",
         "tensorflow-datasets",
         "absl-py",
+        # tensorflow-datasets 4.9.10 uses it but declares it only for Python < 3.9.
+        "importlib_resources",
+        "tensorboard",
         "matplotlib",
     ],
     extras_require={"dev": ["pytest", "ruff"]},
+    entry_points={"console_scripts": ["ebn-train=train.__main__:run"]},
 )

@@ -214,8 +214,6 @@ class EBConv2D(keras.layers.Layer):
         """One-hot gate forward with a straight-through gradient to the soft gate."""
         index = self.selected_experts(inputs)
         hard = tf.one_hot(index, self.num_experts, dtype=inputs.dtype)
-        if self.force_expert is not None:
-            return hard, index
         soft = self.gate_probabilities(inputs)
         # hard + (soft - soft) is exactly hard forward, and has the soft gradient.
         return hard + (soft - tf.stop_gradient(soft)), index
@@ -238,8 +236,8 @@ class EBConv2D(keras.layers.Layer):
         if self.spatial_padding:
             x = tf.pad(x, [(0, 0), *self.spatial_padding, (0, 0)], constant_values=self.pad_value)
         kernels = self.expert_kernels()
-        if self.num_experts == 1:
-            outputs = self._conv(x, kernels[0])
+        if self.num_experts == 1 or self.force_expert is not None:
+            outputs = self._conv(x, kernels[self.force_expert or 0])
         else:
             gate, index = self._gate(inputs)
             if self.execution == "partition":

@@ -1,0 +1,26 @@
+"""Staged EBNet training (EBNET.md section 4): recipes, distillation, strategies, trainer.
+
+Imports tensorflow-datasets (through ``ebn_tf.data``); ``import ebn_tf`` does not.
+"""
+
+from ebn_tf.training.distill import Distiller, attention_transfer, logit_kl
+from ebn_tf.training.distribute import STRATEGIES, make_strategy
+from ebn_tf.training.recipe import Recipe, StageConfig
+from ebn_tf.training.recipes import get_recipe, recipe_names, register_recipe
+from ebn_tf.training.schedule import WarmupStepDecay
+from ebn_tf.training.trainer import train
+
+__all__ = [
+    "STRATEGIES",
+    "Distiller",
+    "Recipe",
+    "StageConfig",
+    "WarmupStepDecay",
+    "attention_transfer",
+    "get_recipe",
+    "logit_kl",
+    "make_strategy",
+    "recipe_names",
+    "register_recipe",
+    "train",
+]

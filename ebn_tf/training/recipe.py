@@ -1,0 +1,163 @@
+"""Training recipes as data: flat, overridable fields and the ordered stage list they imply."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+# The paper's schedule (EBNET.md section 4): 75 epochs, warm-up 10, lr /10 at 40, 55, 65.
+PAPER_EPOCHS = 75
+PAPER_WARMUP = 10 / PAPER_EPOCHS
+PAPER_DECAYS = (40 / PAPER_EPOCHS, 55 / PAPER_EPOCHS, 65 / PAPER_EPOCHS)
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One stage of the policy: what to train, from which checkpoint, with which switches.
+
+    Args:
+        name: stage name; its checkpoint is ``MODEL_DIR/NAME``.
+        model: ``"teacher"`` (the real-valued twin) or ``"student"`` (the EBNet).
+        epochs: epochs of this stage.
+        init_from: name of the stage whose final weights this stage starts from, or None.
+        replicate_experts: copy expert 0 into the other experts first (step 2).
+        force_expert: every sample goes to this expert (step 1), or None (the gates choose).
+        binary_weights: binarised kernels (step 4) or real-valued latent kernels.
+        weight_decay: decoupled weight decay of Adam in this stage.
+        distill: add attention transfer and logit KL from the teacher.
+    """
+
+    name: str
+    model: str
+    epochs: int
+    init_from: str | None = None
+    replicate_experts: bool = False
+    force_expert: int | None = None
+    binary_weights: bool = True
+    weight_decay: float = 0.0
+    distill: bool = False
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything a training run needs; ``stages()`` derives the ordered stage list.
+
+    Steps (EBNET.md section 4): ``teacher`` (unless ``teacher_weights`` is given or
+    ``teacher_epochs`` is 0), ``step1`` (one expert, real weights, binary activations),
+    ``step3`` (replicate expert 0, all experts and gates), ``step4`` (binary weights,
+    from step 3). Each stage uses Adam with ``learning_rate``, linear warm-up over
+    ``warmup`` of its epochs and /10 decays at the ``decays`` fractions of its epochs.
+    """
+
+    name: str
+    model: str
+    dataset: str
+    model_overrides: tuple[tuple[str, object], ...] = ()
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    warmup: float = PAPER_WARMUP
+    decays: tuple[float, ...] = PAPER_DECAYS
+    weight_decay_real: float = 1e-5
+    teacher_epochs: int = 75
+    step1_epochs: int = 75
+    step3_epochs: int = 75
+    step4_epochs: int = 75
+    teacher_weights: str | None = None
+    distill: bool = True
+    attention_weight: float = 1e3
+    kl_weight: float = 1.0
+    temperature: float = 1.0
+    validation_fraction: float = 0.1
+    train_limit: int | None = None
+    eval_limit: int | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        overrides = self.model_overrides
+        pairs = overrides.items() if isinstance(overrides, dict) else overrides
+        object.__setattr__(self, "model_overrides", tuple(sorted(tuple(p) for p in pairs)))
+        object.__setattr__(self, "decays", tuple(self.decays))
+        for field in ("batch_size", "step1_epochs", "step3_epochs", "step4_epochs"):
+            self._check(
+                field,
+                isinstance(getattr(self, field), int) and getattr(self, field) > 0,
+                "must be a positive int",
+            )
+        self._check(
+            "teacher_epochs",
+            isinstance(self.teacher_epochs, int)
+            and (self.teacher_epochs > 0 or not self.trains_teacher),
+            "must be a positive int when distilling without teacher_weights",
+        )
+        self._check("validation_fraction", 0 < self.validation_fraction < 1, "must lie in (0, 1)")
+        self._check("warmup", 0 <= self.warmup < 1, "is a fraction of a stage's epochs in [0, 1)")
+        self._check(
+            "decays",
+            all(0 < d < 1 for d in self.decays),
+            "are fractions of a stage's epochs in (0, 1)",
+        )
+
+    def _check(self, field: str, ok: bool, problem: str) -> None:
+        if not ok:
+            raise ValueError(f"Recipe {self.name!r}: {field}={getattr(self, field)!r} {problem}.")
+
+    @property
+    def trains_teacher(self) -> bool:
+        return self.distill and self.teacher_weights is None
+
+    def stages(self) -> list[StageConfig]:
+        stages = []
+        if self.trains_teacher:
+            stages.append(
+                StageConfig(
+                    "teacher", "teacher", self.teacher_epochs, weight_decay=self.weight_decay_real
+                )
+            )
+        real = dict(
+            model="student",
+            binary_weights=False,
+            weight_decay=self.weight_decay_real,
+            distill=self.distill,
+        )
+        stages += [
+            StageConfig("step1", epochs=self.step1_epochs, force_expert=0, **real),
+            StageConfig(
+                "step3", epochs=self.step3_epochs, init_from="step1", replicate_experts=True, **real
+            ),
+            StageConfig(
+                "step4",
+                "student",
+                self.step4_epochs,
+                init_from="step3",
+                binary_weights=True,
+                weight_decay=0.0,
+                distill=self.distill,
+            ),
+        ]
+        return stages
+
+    def replace(self, **overrides) -> Recipe:
+        """A copy with ``overrides`` of known fields; an unknown field is an error."""
+        known = {field.name for field in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"Unknown recipe key(s) {unknown}; known keys: {sorted(known)}.")
+        return dataclasses.replace(self, **overrides)
+
+    def override_strings(self, assignments: list[str]) -> Recipe:
+        """Apply ``KEY=VALUE`` overrides; VALUE is JSON (``3``, ``0.1``, ``null``, ``[1,2]``)
+        or else a plain string."""
+        overrides = {}
+        for assignment in assignments:
+            key, sep, text = assignment.partition("=")
+            if not sep:
+                raise ValueError(f"Override {assignment!r} is not KEY=VALUE.")
+            try:
+                overrides[key.strip()] = json.loads(text)
+            except json.JSONDecodeError:
+                overrides[key.strip()] = text
+        return self.replace(**overrides)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)

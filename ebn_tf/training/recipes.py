@@ -1,0 +1,71 @@
+"""Registered recipes: functions returning a ``Recipe``; names must be unique."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ebn_tf.training.recipe import Recipe
+
+_RECIPES: dict[str, Callable[[], Recipe]] = {}
+
+
+def register_recipe(function: Callable[[], Recipe]) -> Callable[[], Recipe]:
+    """Register ``function`` under its name; a duplicate name is an error."""
+    name = function.__name__
+    if name in _RECIPES:
+        raise ValueError(f"Recipe {name!r} is already registered.")
+    _RECIPES[name] = function
+    return function
+
+
+def recipe_names() -> list[str]:
+    return sorted(_RECIPES)
+
+
+def get_recipe(name: str, overrides: list[str] | None = None) -> Recipe:
+    """The recipe ``name`` with ``KEY=VALUE`` overrides of its known keys."""
+    if name not in _RECIPES:
+        raise ValueError(f"Unknown recipe {name!r}; known recipes: {recipe_names()}.")
+    return _RECIPES[name]().override_strings(overrides or [])
+
+
+@register_recipe
+def imagenet_ebnet() -> Recipe:
+    """The paper's recipe (EBNET.md section 4) for a multi-GPU machine: 75 epochs a stage."""
+    return Recipe(
+        name="imagenet_ebnet", model="ebnet_imagenet", dataset="imagenet2012", batch_size=256
+    )
+
+
+@register_recipe
+def cifar100_ebnet() -> Recipe:
+    """The paper's schedule shortened to 60 epochs a stage, on CIFAR-100."""
+    epochs = dict(teacher_epochs=60, step1_epochs=60, step3_epochs=60, step4_epochs=60)
+    return Recipe(
+        name="cifar100_ebnet", model="ebnet_cifar", dataset="cifar100", batch_size=128, **epochs
+    )
+
+
+@register_recipe
+def fmnist_ebnet() -> Recipe:
+    """The full staged recipe on the embedded Fashion-MNIST, sized for a 2-core CPU."""
+    epochs = dict(teacher_epochs=4, step1_epochs=6, step3_epochs=6, step4_epochs=6)
+    return Recipe(
+        name="fmnist_ebnet", model="ebnet_fmnist", dataset="fashion_mnist", batch_size=256, **epochs
+    )
+
+
+@register_recipe
+def fmnist_quick() -> Recipe:
+    """The demo: every step of the policy, one epoch each, on a slice of Fashion-MNIST."""
+    epochs = dict(teacher_epochs=1, step1_epochs=1, step3_epochs=1, step4_epochs=1)
+    return Recipe(
+        name="fmnist_quick",
+        model="ebnet_fmnist",
+        dataset="fashion_mnist",
+        batch_size=256,
+        train_limit=12800,
+        eval_limit=2560,
+        warmup=0.0,
+        **epochs,
+    )

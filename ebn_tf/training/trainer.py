@@ -1,0 +1,226 @@
+"""Runs a recipe's stages with Keras ``fit``: resumable, distributed, logged."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ebn_tf import cost, data, layers, models
+from ebn_tf._keras import keras, tf
+from ebn_tf.training.distill import Distiller
+from ebn_tf.training.distribute import check_batch, is_chief, make_strategy
+from ebn_tf.training.recipe import Recipe, StageConfig
+from ebn_tf.training.schedule import WarmupStepDecay
+
+FINAL_WEIGHTS = "final.weights.h5"
+STAGE_RESULT = "result.json"
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops the run on a non-finite loss, keeping the last epoch's checkpoint.
+
+    Raising (rather than ``TerminateOnNaN``'s stop flag) skips ``on_train_end``, where
+    ``BackupAndRestore`` would delete the checkpoint that the rerun resumes from.
+    """
+
+    def __init__(self, stage: str, backup_dir: Path):
+        super().__init__()
+        self.stage = stage
+        self.backup_dir = backup_dir
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            raise FloatingPointError(
+                f"Stage {self.stage!r}: the loss became {loss} at batch {batch}. The last good "
+                f"checkpoint is kept in {self.backup_dir}; the same command resumes from it "
+                "(consider a lower learning_rate)."
+            )
+
+
+class _Run:
+    """State shared by the stages of one run."""
+
+    def __init__(self, recipe: Recipe, model_dir: str | Path, strategy, data_dir, verbose):
+        self.recipe = recipe
+        self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
+        check_batch(self.strategy, recipe.batch_size)
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        self.chief = is_chief(self.strategy)
+        # Non-chief workers of a cluster write their copies apart from the chief's files.
+        self.dir = Path(model_dir) if self.chief else Path(model_dir) / f"worker{resolver.task_id}"
+        self.verbose = verbose
+        self.config = models.get_config(recipe.model, **dict(recipe.model_overrides))
+        self.data_info = data.info(
+            recipe.dataset, data_dir=data_dir, validation_fraction=recipe.validation_fraction
+        )
+        if (self.config.num_classes, self.config.input_shape) != (
+            self.data_info.num_classes,
+            self.data_info.input_shape,
+        ):
+            raise ValueError(
+                f"Model {self.config.name!r} takes {self.config.input_shape} images into "
+                f"{self.config.num_classes} classes, but {recipe.dataset!r} has "
+                f"{self.data_info.input_shape} images of {self.data_info.num_classes} classes; "
+                "set model_overrides."
+            )
+        common = dict(
+            batch_size=recipe.batch_size,
+            data_dir=data_dir,
+            validation_fraction=recipe.validation_fraction,
+            seed=recipe.seed,
+        )
+        self.datasets = {
+            "train": data.load(
+                recipe.dataset,
+                "train",
+                shuffle=True,
+                augment=True,
+                take=recipe.train_limit,
+                **common,
+            ),
+            "validation": data.load(recipe.dataset, "validation", take=recipe.eval_limit, **common),
+            "test": data.load(recipe.dataset, "test", take=recipe.eval_limit, **common),
+        }
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        self.datasets = {k: ds.with_options(options) for k, ds in self.datasets.items()}
+        self.teacher_weights = (
+            Path(recipe.teacher_weights)
+            if recipe.teacher_weights
+            else self.dir / "teacher" / FINAL_WEIGHTS
+        )
+        if recipe.distill and recipe.teacher_weights:
+            self._build("teacher", self.teacher_weights)
+
+    def _build(self, kind: str, weights: Path | None = None) -> keras.Model:
+        config = self.config.teacher() if kind == "teacher" else self.config
+        model = models.build(config)
+        if weights is not None:
+            try:
+                model.load_weights(weights)
+            except (ValueError, OSError) as error:
+                raise ValueError(
+                    f"Weights {weights} do not fit the {kind} model {config.name!r}: {error}"
+                ) from error
+        return model
+
+    def _optimizer(self, stage: StageConfig, steps: int):
+        schedule = WarmupStepDecay(
+            self.recipe.learning_rate, steps, self.recipe.warmup, self.recipe.decays
+        )
+        return keras.optimizers.Adam(schedule, weight_decay=stage.weight_decay or None)
+
+    def stage(self, stage: StageConfig) -> dict:
+        stage_dir = self.dir / stage.name
+        result_file = stage_dir / STAGE_RESULT
+        if result_file.exists():
+            return json.loads(result_file.read_text())
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        train_size = self.data_info.split_sizes["train"]
+        steps_per_epoch = min(train_size, self.recipe.train_limit or train_size) // (
+            self.recipe.batch_size
+        )
+        with self.strategy.scope():
+            init = self.dir / stage.init_from / FINAL_WEIGHTS if stage.init_from else None
+            model = self._build(stage.model, init)
+            if stage.replicate_experts:
+                layers.replicate_first_expert(model)
+            layers.set_forced_expert(model, stage.force_expert)
+            layers.set_binary_weights(model, stage.binary_weights)
+            optimizer = self._optimizer(stage, stage.epochs * steps_per_epoch)
+            accuracy = keras.metrics.SparseCategoricalAccuracy("accuracy")
+            if stage.distill and stage.model == "student":
+                trainable = Distiller(
+                    model,
+                    self._build("teacher", self.teacher_weights),
+                    self.recipe.attention_weight,
+                    self.recipe.kl_weight,
+                    self.recipe.temperature,
+                )
+                trainable.compile(optimizer)
+                # BackupAndRestore needs a built model; a subclassed one builds on a call.
+                trainable(tf.zeros([1, *self.config.input_shape]))
+            else:
+                trainable = model
+                trainable.compile(
+                    optimizer,
+                    keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    metrics=[accuracy],
+                )
+        backup = stage_dir / "backup"
+        callbacks = [
+            keras.callbacks.BackupAndRestore(str(backup)),
+            StopOnNaN(stage.name, backup),
+            keras.callbacks.TensorBoard(str(stage_dir / "logs")),
+            keras.callbacks.CSVLogger(str(stage_dir / "metrics.csv"), append=True),
+        ]
+        start = time.perf_counter()
+        history = trainable.fit(
+            self.datasets["train"],
+            epochs=stage.epochs,
+            validation_data=self.datasets["validation"],
+            callbacks=callbacks,
+            verbose=self.verbose,
+        )
+        seconds = time.perf_counter() - start
+        epochs_run = len(history.epoch)
+        validation = trainable.evaluate(self.datasets["validation"], verbose=0, return_dict=True)
+        model.save_weights(stage_dir / FINAL_WEIGHTS)
+        result = {
+            "name": stage.name,
+            "epochs": stage.epochs,
+            "val_accuracy": float(validation["accuracy"]),
+            "train_images_per_second": (
+                epochs_run * steps_per_epoch * self.recipe.batch_size / seconds
+                if epochs_run
+                else None
+            ),
+        }
+        result_file.write_text(json.dumps(result, indent=2))
+        return result
+
+    def final(self) -> dict:
+        with self.strategy.scope():
+            model = self._build("student", self.dir / "step4" / FINAL_WEIGHTS)
+            model.compile(metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
+        test = model.evaluate(self.datasets["test"], verbose=0, return_dict=True)
+        report = cost.profile(model)
+        return {
+            "test_accuracy": float(test["accuracy"]),
+            "bops": report.bops,
+            "ops": report.ops,
+            "weights": str(self.dir / "step4" / FINAL_WEIGHTS),
+        }
+
+
+def train(
+    recipe: Recipe,
+    model_dir: str | Path,
+    strategy="auto",
+    data_dir: str | None = None,
+    verbose="auto",
+) -> dict:
+    """Run ``recipe`` into ``model_dir``; rerunning the same call resumes where it stopped.
+
+    Everything that can fail before training (recipe, dataset, batch split, teacher
+    weights) is checked first. Each stage writes ``MODEL_DIR/STAGE/`` (final weights,
+    ``metrics.csv``, TensorBoard logs, per-epoch ``backup/`` while it runs); the run
+    writes ``recipe.json`` and ``summary.json``.
+
+    Returns:
+        The summary: ``{"recipe", "stages": [{"name", "epochs", "val_accuracy", ...}],
+        "final": {"test_accuracy", "bops", "ops", "weights"}}``.
+    """
+    run = _Run(recipe, model_dir, strategy, data_dir, verbose)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    (run.dir / "recipe.json").write_text(json.dumps(recipe.to_json(), indent=2))
+    stages = [run.stage(stage) for stage in recipe.stages()]
+    summary = {"recipe": recipe.name, "stages": stages, "final": run.final()}
+    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

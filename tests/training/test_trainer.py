@@ -1,0 +1,150 @@
+"""The staged policy end to end on a slice of Fashion-MNIST with the tiny preset."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ebn_tf import cost, models
+from ebn_tf.training import get_recipe, train
+from ebn_tf.training.trainer import FINAL_WEIGHTS
+from tests.harness import two_cpu_strategy
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["model=tiny", "train_limit=512", "eval_limit=256", "batch_size=64"]
+
+
+def small_recipe(*overrides):
+    return get_recipe("fmnist_quick", [*SMALL, *overrides])
+
+
+def epochs_logged(stage_dir: Path) -> list[int]:
+    with open(stage_dir / "metrics.csv") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
+    recipe = small_recipe("teacher_epochs=3")
+    summary = train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
+    assert [s["name"] for s in summary["stages"]] == ["teacher", "step1", "step3", "step4"]
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    # The real teacher learns (chance is 0.1). Validation lags after 24 steps, as the
+    # BatchNorm moving statistics have barely moved from their initial values.
+    with open(tmp_path / "teacher" / "metrics.csv") as f:
+        assert float(list(csv.DictReader(f))[-1]["accuracy"]) > 0.3
+    for stage in summary["stages"]:
+        stage_dir = tmp_path / stage["name"]
+        assert (stage_dir / FINAL_WEIGHTS).exists() and (stage_dir / "logs").is_dir()
+        assert epochs_logged(stage_dir) == list(range(stage["epochs"]))
+        assert not any((stage_dir / "backup").iterdir()), "a finished stage drops its backup"
+    with open(tmp_path / "step3" / "metrics.csv") as f:
+        assert {"attention", "kl", "cross_entropy"} <= set(next(csv.DictReader(f)))
+    final = summary["final"]
+    assert 0.0 <= final["test_accuracy"] <= 1.0
+    tiny = models.build("tiny")
+    tiny.load_weights(final["weights"])
+    report = cost.profile(tiny)
+    assert (final["bops"], final["ops"]) == (report.bops, report.ops)
+    # Rerunning a finished run trains nothing and returns the same summary.
+    assert train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0) == summary
+
+
+def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path):
+    recipe = small_recipe("distill=false")
+    summary = train(recipe, tmp_path, two_cpu_strategy(), fmnist_data_dir, verbose=0)
+    assert [s["name"] for s in summary["stages"]] == ["step1", "step3", "step4"]
+
+
+def test_bad_input_fails_before_training(fmnist_data_dir, tmp_path):
+    with pytest.raises(ValueError, match="does not split across 2 replicas"):
+        train(small_recipe("batch_size=63"), tmp_path, two_cpu_strategy(), fmnist_data_dir)
+    with pytest.raises(ValueError, match="takes .* images into 100 classes"):
+        train(
+            small_recipe('model_overrides={"num_classes": 100}'),
+            tmp_path,
+            "one_device",
+            fmnist_data_dir,
+        )
+    wrong = tmp_path / "wrong.weights.h5"
+    models.build("ebnet_fmnist_teacher").save_weights(wrong)
+    with pytest.raises(ValueError, match="do not fit the teacher model 'tiny_teacher'"):
+        train(small_recipe(f"teacher_weights={wrong}"), tmp_path, "one_device", fmnist_data_dir)
+    assert not (tmp_path / "step1").exists()
+
+
+def app_command(model_dir, data_dir, *overrides, strategy="one_device"):
+    args = [
+        sys.executable,
+        "-m",
+        "train",
+        "--recipe",
+        "fmnist_quick",
+        f"--model_dir={model_dir}",
+        f"--data_dir={data_dir}",
+        f"--strategy={strategy}",
+    ]
+    return args + [f"--override={o}" for o in [*SMALL, *overrides]]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stage_resumes_from_last_checkpoint(fmnist_data_dir, tmp_path):
+    command = app_command(tmp_path, fmnist_data_dir, "distill=false", "step3_epochs=4")
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    backup = tmp_path / "step3" / "backup"
+    deadline = time.time() + 600
+    while not any(backup.rglob("checkpoint")) and time.time() < deadline:
+        assert process.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "step3" / FINAL_WEIGHTS).exists()
+    done_before = epochs_logged(tmp_path / "step3")
+    assert 1 <= len(done_before) < 4
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=900)
+    assert epochs_logged(tmp_path / "step3") == [0, 1, 2, 3]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [s["epochs"] for s in summary["stages"]] == [1, 4, 1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_multi_worker_strategy_two_processes(fmnist_data_dir, tmp_path):
+    workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+    processes = []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(config)}
+        command = app_command(tmp_path, fmnist_data_dir, "distill=false", strategy="multi_worker")
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    for process in processes:
+        output, _ = process.communicate(timeout=900)
+        assert process.returncode == 0, output[-3000:]
+    chief, other = models.build("tiny"), models.build("tiny")
+    chief.load_weights(tmp_path / "step4" / FINAL_WEIGHTS)
+    other.load_weights(tmp_path / "worker1" / "step4" / FINAL_WEIGHTS)
+    for a, b in zip(chief.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -1,0 +1,1 @@
+"""The training app: ``python -m train --recipe NAME --model_dir DIR``."""
