@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data test lint benchmarks
+.PHONY: setup data test lint benchmarks demo
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,7 @@ test: setup lint
 
 benchmarks: setup
 	$(PY) -m benchmarks.expert_scaling
+
+# The main job: every step of the policy on Fashion-MNIST, then a short report.
+demo: setup
+	$(PY) -m train --recipe fmnist_quick --model_dir runs/fmnist_quick

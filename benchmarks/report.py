@@ -7,7 +7,7 @@ import re
 from datetime import date
 from pathlib import Path
 
-import tensorflow as tf
+from ebn_tf._keras import tf
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 

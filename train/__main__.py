@@ -7,7 +7,6 @@
 Rerunning the same command resumes an interrupted run from its last checkpoint.
 """
 
-import json
 import sys
 
 from absl import app, flags
@@ -35,7 +34,29 @@ def main(argv):
         summary = training.train(recipe, FLAGS.model_dir, FLAGS.strategy, FLAGS.data_dir)
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         sys.exit(f"error: {error}")
-    print(json.dumps(summary, indent=2))
+    print(report(summary, FLAGS.model_dir))
+
+
+def report(summary: dict, model_dir: str) -> str:
+    """A short human-readable account of a finished run."""
+    lines = [
+        f"{summary['recipe']}: done. Run directory: {model_dir}",
+        f"{'stage':<10}{'epochs':>7}{'val top-1':>11}{'train img/s':>13}",
+    ]
+    for stage in summary["stages"]:
+        speed = stage["train_images_per_second"]
+        lines.append(
+            f"{stage['name']:<10}{stage['epochs']:>7}{stage['val_accuracy']:>11.4f}"
+            f"{speed or float('nan'):>13.0f}"
+        )
+    final = summary["final"]
+    lines += [
+        f"test top-1 {final['test_accuracy']:.4f}; BOPs {final['bops'] / 1e6:.2f} M, "
+        f"OPs {final['ops'] / 1e6:.3f} M per image",
+        f"weights: {final['weights']}",
+        f"summary: {model_dir}/summary.json; curves: tensorboard --logdir {model_dir}",
+    ]
+    return "\n".join(lines)
 
 
 def run():

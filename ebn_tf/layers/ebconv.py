@@ -236,35 +236,33 @@ class EBConv2D(keras.layers.Layer):
         if self.spatial_padding:
             x = tf.pad(x, [(0, 0), *self.spatial_padding, (0, 0)], constant_values=self.pad_value)
         kernels = self.expert_kernels()
-        if self.num_experts == 1 or self.force_expert is not None:
-            outputs = self._conv(x, kernels[self.force_expert or 0])
-        else:
-            gate, index = self._gate(inputs)
-            if self.execution == "partition":
-                parts = tf.dynamic_partition(x, index, self.num_experts)
-                positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), index, self.num_experts)
-                outputs = tf.dynamic_stitch(
-                    positions,
-                    [self._expert_conv(part, kernels[e]) for e, part in enumerate(parts)],
-                )
-                # Exactly 1 forward; carries the straight-through gradient to the gate.
-                selected = tf.gather(gate, index, batch_dims=1)
-                outputs = outputs * selected[:, None, None, None]
-            else:
-                outputs = tf.add_n(
-                    [
-                        gate[:, e, None, None, None] * self._conv(x, kernels[e])
-                        for e in range(self.num_experts)
-                    ]
-                )
-        outputs = outputs * self.scale
+        # Every per-sample and per-channel factor is gathered into one (batch, 1, 1, C)
+        # tensor, so the feature map is multiplied once, forward and backward.
+        factor = self.scale[None, :]
         if self.channel_scaling:
             pooled = tf.reduce_mean(inputs, axis=[1, 2])
             hidden = tf.nn.relu(tf.matmul(pooled, self.scaling_kernel1))
-            outputs = (
-                outputs * tf.sigmoid(tf.matmul(hidden, self.scaling_kernel2))[:, None, None, :]
+            factor = factor * tf.sigmoid(tf.matmul(hidden, self.scaling_kernel2))
+        if self.num_experts == 1 or self.force_expert is not None:
+            outputs = self._conv(x, kernels[self.force_expert or 0])
+        elif self.execution == "partition":
+            gate, index = self._gate(inputs)
+            parts = tf.dynamic_partition(x, index, self.num_experts)
+            positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), index, self.num_experts)
+            outputs = tf.dynamic_stitch(
+                positions, [self._expert_conv(part, kernels[e]) for e, part in enumerate(parts)]
             )
-        return outputs
+            # Exactly 1 forward; carries the straight-through gradient to the gate.
+            factor = factor * tf.gather(gate, index, batch_dims=1)[:, None]
+        else:
+            gate, _ = self._gate(inputs)
+            outputs = tf.add_n(
+                [
+                    gate[:, e, None, None, None] * self._conv(x, kernels[e])
+                    for e in range(self.num_experts)
+                ]
+            )
+        return outputs * factor[:, None, None, :]
 
     def replicate_expert(self, source: int = 0) -> None:
         """Copy expert ``source``'s latent kernel into every expert (step 2 of the policy)."""

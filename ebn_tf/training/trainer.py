@@ -176,6 +176,7 @@ class _Run:
             "name": stage.name,
             "epochs": stage.epochs,
             "val_accuracy": float(validation["accuracy"]),
+            "seconds": seconds,
             "train_images_per_second": (
                 epochs_run * steps_per_epoch * self.recipe.batch_size / seconds
                 if epochs_run
