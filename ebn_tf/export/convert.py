@@ -1,0 +1,101 @@
+"""Keras EBNet -> LCE-optimised TFLite, audited before it is returned."""
+
+from __future__ import annotations
+
+import warnings
+
+import larq_compute_engine as lce
+
+from ebn_tf._keras import keras, tf
+from ebn_tf.export.audit import audit
+from ebn_tf.export.graph import inference_model
+from ebn_tf.layers import EBConv2D
+
+TARGETS = ("arm", "xcore")
+IO_TYPES = {"float32": tf.float32, "int8": tf.int8}
+
+
+class ExportError(ValueError):
+    """The model cannot be exported as a binary TFLite model, or its audit failed."""
+
+
+def _check_exportable(model: keras.Model) -> None:
+    for layer in model.layers:
+        if isinstance(layer, EBConv2D):
+            if not (layer.binary_weights and layer.binary_activations):
+                raise ExportError(
+                    f"Layer {layer.name!r} still has real-valued weights or activations (a "
+                    "real-weight training stage); its export would be float, not binary. Fix: "
+                    "finish step 4, or call ebn_tf.layers.set_binary_weights(model, True)."
+                )
+        elif not type(layer).__module__.startswith("tf_keras."):
+            raise ExportError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) is not a Keras layer or an "
+                "EBConv2D, so the export cannot tell how to make it binary. Fix: build the model "
+                "from ebn_tf layers and plain Keras layers."
+            )
+
+
+def expected_binary_convs(model: keras.Model) -> int:
+    """LceBconv2d ops the export of ``model`` holds: one per expert and group of every
+    expert layer (a forced expert is the only one exported)."""
+    return sum(
+        (1 if layer.force_expert is not None else layer.num_experts) * layer.groups
+        for layer in model.layers
+        if isinstance(layer, EBConv2D)
+    )
+
+
+def to_tflite(
+    model: keras.Model,
+    *,
+    inference_input_type: str = "float32",
+    inference_output_type: str = "float32",
+    target: str = "arm",
+    int8_range: tuple[float, float] | None = None,
+    strict: bool = True,
+) -> bytes:
+    """Convert ``model`` with LCE so that only the selected expert of each layer runs.
+
+    The converted model has batch size 1. Its audit (``ebn_tf.export.audit``) must pass:
+    every binary conv fused, no float conv on binarised data, no GraphDef fallback.
+
+    Args:
+        model: a trained EBNet (binary weights and activations).
+        inference_input_type, inference_output_type: ``"float32"`` or ``"int8"``; int8 I/O
+            needs ``int8_range`` (LCE's dummy quantisation of the float parts).
+        target: LCE target, ``"arm"`` (Android, 64-bit ARM and x86) or ``"xcore"``.
+        int8_range: ``(min, max)`` for arrays without a range (int8 conversion).
+        strict: raise ``ExportError`` when the audit fails (else warn).
+
+    Returns:
+        The flatbuffer.
+    """
+    if target not in TARGETS:
+        raise ExportError(f"target={target!r} is not one of {TARGETS}.")
+    for name, value in (
+        ("inference_input_type", inference_input_type),
+        ("inference_output_type", inference_output_type),
+    ):
+        if value not in IO_TYPES:
+            raise ExportError(f"{name}={value!r} is not one of {tuple(IO_TYPES)}.")
+        if value == "int8" and int8_range is None:
+            raise ExportError(f"{name}='int8' needs int8_range=(min, max) for the float parts.")
+    _check_exportable(model)
+    graph = inference_model(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        flatbuffer = lce.convert_keras_model(
+            graph,
+            inference_input_type=IO_TYPES[inference_input_type],
+            inference_output_type=IO_TYPES[inference_output_type],
+            target=target,
+            experimental_default_int8_range=int8_range,
+        )
+    fallback = any("falling back to graphdef" in str(w.message) for w in caught)
+    report = audit(flatbuffer, expected_binary_convs(model), graphdef_fallback=fallback)
+    if not report.ok:
+        if strict:
+            raise ExportError(f"The converted model failed its audit:\n{report}")
+        warnings.warn(f"The converted model failed its audit:\n{report}", stacklevel=2)
+    return flatbuffer

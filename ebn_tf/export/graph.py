@@ -1,0 +1,107 @@
+"""The batch-1 inference graph that LCE turns into one binary conv per expert.
+
+Every ``EBConv2D`` becomes an ``ExpertSwitch``: the gate picks an expert index, and a
+binary tree of ``tf.cond`` leads to one leaf per expert. Each leaf creates its expert's
+binarised kernel as a constant (the LCE converter fuses only constant kernels it can
+see inside the branch; a captured variable sends it to its float fallback) and runs
+``sign(x)`` padded with 1 through a plain ``conv2d``, so LCE emits one ``LceQuantize`` +
+``LceBconv2d`` per leaf and only the selected expert runs (LCE.md, "Conditional experts").
+"""
+
+from __future__ import annotations
+
+import larq as lq
+import numpy as np
+
+from ebn_tf._keras import keras, tf
+from ebn_tf.layers import EBConv2D
+
+
+class ExpertSwitch(keras.layers.Layer):
+    """Inference-only twin of a trained ``EBConv2D``; its weights are constants."""
+
+    def __init__(self, source: EBConv2D, **kwargs):
+        super().__init__(name=source.name, **kwargs)
+        self.source_config = source.get_config()
+        self.strides = source.strides
+        self.spatial_padding = source.spatial_padding
+        self.padding = source.padding
+        self.pad_value = source.pad_value
+        self.groups = source.groups
+        self.experts = (
+            [source.force_expert]
+            if source.force_expert is not None
+            else list(range(source.num_experts))
+        )
+        kernel = source.kernel.numpy()
+        self.kernels = np.where(kernel >= 0, 1.0, -1.0).astype("float32")
+        self.scale = source.scale.numpy()
+        self.gate = (
+            (source.gate_kernel.numpy(), source.gate_bias.numpy())
+            if len(self.experts) > 1
+            else None
+        )
+        self.scaling = (
+            (source.scaling_kernel1.numpy(), source.scaling_kernel2.numpy())
+            if source.channel_scaling
+            else None
+        )
+
+    def _leaf(self, x: tf.Tensor, expert: int) -> tf.Tensor:
+        padding = "VALID" if self.spatial_padding or self.padding == "valid" else "SAME"
+        # One binary conv per group: LCE's grouped bconv needs its indirect-BGEMM kernel,
+        # which computes wrong results when an IF branch runs a second time.
+        parts = tf.split(x, self.groups, axis=-1) if self.groups > 1 else [x]
+        kernels = np.split(self.kernels[expert], self.groups, axis=-1)
+        outputs = []
+        for part, kernel in zip(parts, kernels):
+            part = lq.quantizers.ste_sign(part)
+            if self.spatial_padding:
+                part = tf.pad(
+                    part, [(0, 0), *self.spatial_padding, (0, 0)], constant_values=self.pad_value
+                )
+            outputs.append(tf.nn.conv2d(part, tf.constant(kernel), self.strides, padding))
+        outputs = tf.concat(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
+        return outputs * tf.constant(self.scale)
+
+    def _tree(self, x: tf.Tensor, index: tf.Tensor, experts: list[int]) -> tf.Tensor:
+        if len(experts) == 1:
+            return self._leaf(x, experts[0])
+        half = len(experts) // 2
+        # Nested tf.cond: LCE runs tf.switch_case as a custom op its interpreter lacks.
+        return tf.cond(
+            index < experts[half],
+            lambda: self._tree(x, index, experts[:half]),
+            lambda: self._tree(x, index, experts[half:]),
+        )
+
+    def call(self, inputs):
+        pooled = tf.reduce_mean(inputs, axis=[1, 2])
+        if self.gate is None:
+            outputs = self._leaf(inputs, self.experts[0])
+        else:
+            logits = tf.matmul(pooled, tf.constant(self.gate[0])) + tf.constant(self.gate[1])
+            index = tf.argmax(logits[0], output_type=tf.int32)
+            outputs = self._tree(inputs, index, self.experts)
+        if self.scaling is not None:
+            hidden = tf.nn.relu(tf.matmul(pooled, tf.constant(self.scaling[0])))
+            outputs = (
+                outputs
+                * tf.sigmoid(tf.matmul(hidden, tf.constant(self.scaling[1])))[:, None, None, :]
+            )
+        return outputs
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` with every ``EBConv2D`` replaced by its ``ExpertSwitch``."""
+
+    def clone(layer):
+        if isinstance(layer, EBConv2D):
+            return ExpertSwitch(layer)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    for layer in model.layers:
+        if not isinstance(layer, EBConv2D) and layer.weights:
+            copy.get_layer(layer.name).set_weights(layer.get_weights())
+    return copy

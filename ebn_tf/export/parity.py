@@ -1,0 +1,107 @@
+"""Run a converted model in the LCE interpreter: numeric parity with Keras, and latency."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+from ebn_tf._keras import keras
+from ebn_tf.layers import expert_layers, selected_experts
+
+
+def interpreter(flatbuffer: bytes, threads: int = 1) -> Interpreter:
+    """LCE's interpreter with its default binary kernel.
+
+    Not the indirect-BGEMM kernel (faster on x86): run inside an IF branch, it returns
+    wrong results from the branch's second run on (LCE 0.16, measured; grouped convs,
+    which need it, are exported one conv per group instead).
+    """
+    return Interpreter(flatbuffer, num_threads=threads, use_indirect_bgemm=False)
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """TFLite vs Keras on the same images.
+
+    Args:
+        max_relative_error: max over images of ``max|tflite - keras| / max|keras|`` (logits).
+        top1_agreement: share of images with the same top-1 class.
+        images: number of images compared.
+        uncovered: ``(layer, expert)`` pairs that no image selected.
+    """
+
+    max_relative_error: float
+    top1_agreement: float
+    images: int
+    uncovered: list[tuple[str, int]]
+
+    def __str__(self) -> str:
+        coverage = (
+            "every expert of every layer selected"
+            if not self.uncovered
+            else (
+                f"{len(self.uncovered)} (layer, expert) pairs never selected: {self.uncovered[:4]}"
+            )
+        )
+        return (
+            f"parity on {self.images} images: max relative error {self.max_relative_error:.2e}, "
+            f"top-1 agreement {100 * self.top1_agreement:.2f}%; {coverage}"
+        )
+
+
+def covering_images(model: keras.Model, pool: np.ndarray, limit: int = 64) -> np.ndarray:
+    """Up to ``limit`` images of ``pool`` that together select every expert of every layer
+    where the pool does (greedy set cover), topped up with the first images."""
+    chosen = selected_experts(model, pool)
+    needed = {(name, int(e)) for name, experts in chosen.items() for e in experts}
+    picked: list[int] = []
+    while needed and len(picked) < limit:
+        gains = [
+            len({(name, int(experts[i])) for name, experts in chosen.items()} & needed)
+            for i in range(len(pool))
+        ]
+        best = int(np.argmax(gains))
+        picked.append(best)
+        needed -= {(name, int(experts[best])) for name, experts in chosen.items()}
+    rest = [i for i in range(len(pool)) if i not in picked][: max(limit - len(picked), 0)]
+    return pool[picked + rest]
+
+
+def parity(model: keras.Model, flatbuffer: bytes, images: np.ndarray) -> ParityReport:
+    """Compare ``flatbuffer`` (run image by image) with ``model`` on ``images``."""
+    runner = interpreter(flatbuffer)
+    converted = np.concatenate([runner.predict(image[None]) for image in images])
+    reference = model.predict(images, verbose=0)
+    scale = np.abs(reference).max(axis=1)
+    relative = np.abs(converted - reference).max(axis=1) / np.maximum(scale, 1e-12)
+    chosen = selected_experts(model, images)
+    uncovered = [
+        (layer.name, e)
+        for layer in expert_layers(model)
+        if layer.force_expert is None
+        for e in range(layer.num_experts)
+        if e not in set(chosen[layer.name].tolist())
+    ]
+    return ParityReport(
+        float(relative.max()),
+        float(np.mean(converted.argmax(1) == reference.argmax(1))),
+        len(images),
+        uncovered,
+    )
+
+
+def latency_ms(flatbuffer: bytes, threads: int = 1, runs: int = 50, image=None) -> float:
+    """Median time of one batch-1 inference in LCE's interpreter, in milliseconds."""
+    runner = interpreter(flatbuffer, threads)
+    shape = runner.input_shapes[0]
+    image = np.zeros(shape, runner.input_types[0]) if image is None else image[None]
+    runner.predict(image)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner.predict(image)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))

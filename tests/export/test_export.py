@@ -1,0 +1,104 @@
+"""Conversion with LCE: audit, one binary conv per expert, numeric parity, bad input."""
+
+import numpy as np
+import pytest
+
+import ebn_tf
+import ebn_tf.data
+from ebn_tf import export
+from ebn_tf._keras import keras
+from ebn_tf.layers import EBConv2D, expert_layers, set_binary_weights
+
+
+def spread_gates(model, images):
+    """Point each gate at the top principal directions of its pooled input over ``images``,
+    standardised, layer by layer: untrained gates (whose logits differ little between
+    images) then send the images to every expert."""
+    for layer in expert_layers(model):
+        probe = keras.Model(model.inputs, layer.input)
+        pooled = probe.predict(images, verbose=0).mean(axis=(1, 2))
+        mean = pooled.mean(0)
+        _, spread, directions = np.linalg.svd(pooled - mean, full_matrices=False)
+        kernel = directions[: layer.num_experts].T / (
+            spread[: layer.num_experts] / len(images) ** 0.5
+        )
+        layer.gate_kernel.assign(kernel)
+        layer.gate_bias.assign(-mean @ kernel)
+
+
+@pytest.fixture(scope="module")
+def fmnist_images(fmnist_data_dir):
+    batch = next(iter(ebn_tf.data.load("fashion_mnist", "test", 256, data_dir=fmnist_data_dir)))
+    return batch[0].numpy()
+
+
+@pytest.fixture(scope="module")
+def tiny(fmnist_images):
+    model = ebn_tf.models.build("tiny")
+    spread_gates(model, fmnist_images)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_tflite(tiny):
+    return export.to_tflite(tiny)
+
+
+def test_every_expert_is_a_binary_conv_behind_if_ops(tiny, tiny_tflite):
+    report = export.audit(tiny_tflite, export.expected_binary_convs(tiny))
+    assert report.ok, str(report)
+    # 5 expert layers x 4 experts; the two of stage 2 with 2 groups each run one conv per group.
+    assert export.expected_binary_convs(tiny) == 4 * (2 + 2 * 2 + 1)
+    assert report.binary_convs == report.expected_binary_convs
+    assert report.if_ops == 5 * 3  # a binary tree of 3 conds per 4-expert layer
+    for ops in report.subgraphs[1:]:
+        assert "CONV_2D" not in ops
+    assert "LceBconv2d" not in report.subgraphs[0], "every expert sits in a branch"
+
+
+def test_parity_with_keras_on_every_expert(tiny, tiny_tflite, fmnist_images):
+    images = export.covering_images(tiny, fmnist_images, limit=48)
+    report = export.parity(tiny, tiny_tflite, images)
+    assert not report.uncovered, report.uncovered
+    assert report.max_relative_error <= 1e-4
+    assert report.top1_agreement == 1.0
+
+
+def test_one_expert_model_has_no_if_ops():
+    model = ebn_tf.models.build("tiny", num_experts=1)
+    report = export.audit(export.to_tflite(model), export.expected_binary_convs(model))
+    assert report.ok and report.if_ops == 0 and report.binary_convs == 7
+
+
+def test_audit_catches_a_float_model():
+    teacher = ebn_tf.models.build("tiny_teacher")
+    report = export.audit(export.to_tflite(teacher), expected_binary_convs=7)
+    assert not report.ok and "0 LceBconv2d found, 7 expected" in report.reasons[0]
+
+
+def test_real_weight_stage_is_refused():
+    model = ebn_tf.models.build("tiny")
+    set_binary_weights(model, False)
+    with pytest.raises(
+        export.ExportError, match=r"real-valued weights.*set_binary_weights\(model, True\)"
+    ):
+        export.to_tflite(model)
+
+
+def test_unknown_custom_layer_is_named():
+    class Mystery(keras.layers.Layer):
+        def call(self, x):
+            return x
+
+    inputs = keras.Input((8, 8, 32))
+    model = keras.Model(inputs, EBConv2D(32, 3)(Mystery(name="mystery")(inputs)))
+    with pytest.raises(export.ExportError, match="'mystery' \\(Mystery\\)"):
+        export.to_tflite(model)
+
+
+def test_bad_options():
+    model = ebn_tf.models.build("tiny")
+    with pytest.raises(export.ExportError, match="target='gpu'"):
+        export.to_tflite(model, target="gpu")
+    with pytest.raises(export.ExportError, match="int8_range"):
+        export.to_tflite(model, inference_input_type="int8")
