@@ -4,7 +4,7 @@ setup(
     name="ebn_tf",
     version="0.1.0",
     description="Expert Binary Networks (EBNet) in Keras: training with larq, export with LCE.",
-    packages=find_packages(include=["ebn_tf", "ebn_tf.*", "train"]),
+    packages=find_packages(include=["ebn_tf", "ebn_tf.*", "train", "convert"]),
     python_requires=">=3.11,<3.12",
     # The stack of ../shared/design/LCE.md, checked to work together.
     install_requires=[
@@ -21,5 +21,7 @@ setup(
         "matplotlib",
     ],
     extras_require={"dev": ["pytest", "ruff"]},
-    entry_points={"console_scripts": ["ebn-train=train.__main__:run"]},
+    entry_points={
+        "console_scripts": ["ebn-train=train.__main__:run", "ebn-convert=convert.__main__:run"]
+    },
 )

@@ -104,11 +104,15 @@ def _conv_macs(layer, kernel_hw, groups: int) -> int:
 def _layer_cost(layer) -> LayerCost:
     bops = flops = binary = 0
     if isinstance(layer, EBConv2D):
-        bops = _conv_macs(layer, layer.kernel_size, layer.groups)
-        binary = int(np.prod(layer.kernel.shape))
+        macs = _conv_macs(layer, layer.kernel_size, layer.groups)
         real_matrices = [w for w in layer.trainable_weights if len(w.shape) == 2]
         flops = int(sum(np.prod(w.shape) for w in real_matrices))
-        real = _trainable(layer, exclude=[layer.kernel])
+        if layer.binary_activations:  # the deployed binary conv, whatever the stage
+            bops, binary = macs, int(np.prod(layer.kernel.shape))
+            real = _trainable(layer, exclude=[layer.kernel])
+        else:  # the real-valued twin
+            flops += macs
+            real = _trainable(layer)
     else:
         real = _trainable(layer)
         if isinstance(layer, keras.layers.Conv2D):

@@ -4,11 +4,25 @@ Imports larq-compute-engine; ``import ebn_tf`` does not.
 """
 
 from ebn_tf.export.audit import AuditReport, audit
-from ebn_tf.export.convert import ExportError, expected_binary_convs, to_tflite
+from ebn_tf.export.convert import (
+    TARGETS,
+    ExportError,
+    expected_binary_convs,
+    to_float_tflite,
+    to_tflite,
+)
 from ebn_tf.export.graph import ExpertSwitch, inference_model
-from ebn_tf.export.parity import ParityReport, covering_images, latency_ms, parity
+from ebn_tf.export.parity import (
+    ParityReport,
+    covering_images,
+    interpreter,
+    latency_ms,
+    latency_samples,
+    parity,
+)
 
 __all__ = [
+    "TARGETS",
     "AuditReport",
     "ExpertSwitch",
     "ExportError",
@@ -17,7 +31,10 @@ __all__ = [
     "covering_images",
     "expected_binary_convs",
     "inference_model",
+    "interpreter",
     "latency_ms",
+    "latency_samples",
     "parity",
+    "to_float_tflite",
     "to_tflite",
 ]

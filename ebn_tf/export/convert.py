@@ -54,6 +54,7 @@ def to_tflite(
     target: str = "arm",
     int8_range: tuple[float, float] | None = None,
     strict: bool = True,
+    conditional: bool = True,
 ) -> bytes:
     """Convert ``model`` with LCE so that only the selected expert of each layer runs.
 
@@ -67,6 +68,8 @@ def to_tflite(
         target: LCE target, ``"arm"`` (Android, 64-bit ARM and x86) or ``"xcore"``.
         int8_range: ``(min, max)`` for arrays without a range (int8 conversion).
         strict: raise ``ExportError`` when the audit fails (else warn).
+        conditional: one IF tree per expert layer (else every expert runs and a one-hot
+            mask keeps one: the N-fold baseline of the benchmarks).
 
     Returns:
         The flatbuffer.
@@ -82,7 +85,7 @@ def to_tflite(
         if value == "int8" and int8_range is None:
             raise ExportError(f"{name}='int8' needs int8_range=(min, max) for the float parts.")
     _check_exportable(model)
-    graph = inference_model(model)
+    graph = inference_model(model, conditional)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         flatbuffer = lce.convert_keras_model(
@@ -99,3 +102,8 @@ def to_tflite(
             raise ExportError(f"The converted model failed its audit:\n{report}")
         warnings.warn(f"The converted model failed its audit:\n{report}", stacklevel=2)
     return flatbuffer
+
+
+def to_float_tflite(model: keras.Model) -> bytes:
+    """Convert a real-valued model (e.g. the teacher twin) to float TFLite, for comparison."""
+    return lce.convert_keras_model(model)

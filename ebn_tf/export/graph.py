@@ -20,8 +20,9 @@ from ebn_tf.layers import EBConv2D
 class ExpertSwitch(keras.layers.Layer):
     """Inference-only twin of a trained ``EBConv2D``; its weights are constants."""
 
-    def __init__(self, source: EBConv2D, **kwargs):
+    def __init__(self, source: EBConv2D, conditional: bool = True, **kwargs):
         super().__init__(name=source.name, **kwargs)
+        self.conditional = conditional
         self.source_config = source.get_config()
         self.strides = source.strides
         self.spatial_padding = source.spatial_padding
@@ -82,7 +83,13 @@ class ExpertSwitch(keras.layers.Layer):
         else:
             logits = tf.matmul(pooled, tf.constant(self.gate[0])) + tf.constant(self.gate[1])
             index = tf.argmax(logits[0], output_type=tf.int32)
-            outputs = self._tree(inputs, index, self.experts)
+            if self.conditional:
+                outputs = self._tree(inputs, index, self.experts)
+            else:
+                # Every expert runs; the one-hot gate keeps one (a baseline for benchmarks).
+                outputs = tf.add_n(
+                    [tf.cast(index == e, tf.float32) * self._leaf(inputs, e) for e in self.experts]
+                )
         if self.scaling is not None:
             hidden = tf.nn.relu(tf.matmul(pooled, tf.constant(self.scaling[0])))
             outputs = (
@@ -92,12 +99,13 @@ class ExpertSwitch(keras.layers.Layer):
         return outputs
 
 
-def inference_model(model: keras.Model) -> keras.Model:
-    """A copy of ``model`` with every ``EBConv2D`` replaced by its ``ExpertSwitch``."""
+def inference_model(model: keras.Model, conditional: bool = True) -> keras.Model:
+    """A copy of ``model`` with every ``EBConv2D`` replaced by its ``ExpertSwitch``
+    (``conditional=False``: every expert runs and a one-hot mask keeps one)."""
 
     def clone(layer):
         if isinstance(layer, EBConv2D):
-            return ExpertSwitch(layer)
+            return ExpertSwitch(layer, conditional)
         return layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(model, clone_function=clone)

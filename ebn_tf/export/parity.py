@@ -12,14 +12,16 @@ from ebn_tf._keras import keras
 from ebn_tf.layers import expert_layers, selected_experts
 
 
-def interpreter(flatbuffer: bytes, threads: int = 1) -> Interpreter:
-    """LCE's interpreter with its default binary kernel.
+def interpreter(flatbuffer: bytes, threads: int = 1, xnnpack: bool = False) -> Interpreter:
+    """LCE's interpreter with its default binary kernel (``xnnpack``: XNNPACK for float ops).
 
     Not the indirect-BGEMM kernel (faster on x86): run inside an IF branch, it returns
     wrong results from the branch's second run on (LCE 0.16, measured; grouped convs,
     which need it, are exported one conv per group instead).
     """
-    return Interpreter(flatbuffer, num_threads=threads, use_indirect_bgemm=False)
+    return Interpreter(
+        flatbuffer, num_threads=threads, use_indirect_bgemm=False, use_xnnpack=xnnpack
+    )
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,18 @@ def parity(model: keras.Model, flatbuffer: bytes, images: np.ndarray) -> ParityR
     )
 
 
-def latency_ms(flatbuffer: bytes, threads: int = 1, runs: int = 50, image=None) -> float:
+def latency_ms(flatbuffer: bytes, threads: int = 1, runs: int = 50, xnnpack: bool = False) -> float:
     """Median time of one batch-1 inference in LCE's interpreter, in milliseconds."""
-    runner = interpreter(flatbuffer, threads)
-    shape = runner.input_shapes[0]
-    image = np.zeros(shape, runner.input_types[0]) if image is None else image[None]
+    return float(np.median(latency_samples(interpreter(flatbuffer, threads, xnnpack), runs)))
+
+
+def latency_samples(runner: Interpreter, runs: int) -> list[float]:
+    """``runs`` timings (ms) of one inference of ``runner`` on a zero image, after a warm-up."""
+    image = np.zeros(runner.input_shapes[0], runner.input_types[0])
     runner.predict(image)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         runner.predict(image)
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+        times.append(1000 * (time.perf_counter() - start))
+    return times

@@ -58,7 +58,8 @@ class EBConv2D(keras.layers.Layer):
         groups: grouped convolution groups; divides input channels and ``filters``.
         padding: ``"same"`` or ``"valid"``.
         pad_value: value of the padded border of the binarised input, 1.0 (which the LCE
-            converter fuses on every target) or 0.0 (the paper; fused on ARM only).
+            converter fuses on every target) or 0.0 (the paper; fused on ARM only). Real
+            inputs (``binary_activations=False``) are padded with zeros.
         gate_activation: ``"softmax"`` (paper) or ``"sigmoid"`` (released training default)
             for the straight-through gradient.
         channel_scaling: apply the Real-to-Binary data-driven channel scaling.
@@ -178,8 +179,13 @@ class EBConv2D(keras.layers.Layer):
         super().build(input_shape)
 
     def _spatial_padding(self, input_shape) -> tuple[tuple[int, int], tuple[int, int]] | None:
-        """Explicit border for ``pad_value`` 1: TF's SAME padding pads with zeros."""
-        if self.padding == "valid" or self.pad_value == 0.0 or self.kernel_size == (1, 1):
+        """Explicit border for ``pad_value`` 1 on binarised inputs: TF's SAME pads zeros."""
+        if (
+            self.padding == "valid"
+            or self.pad_value == 0.0
+            or not self.binary_activations
+            or self.kernel_size == (1, 1)
+        ):
             return None
         sizes = input_shape[1:3]
         if any(size is None for size in sizes):

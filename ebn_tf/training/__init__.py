@@ -8,7 +8,7 @@ from ebn_tf.training.distribute import STRATEGIES, make_strategy
 from ebn_tf.training.recipe import Recipe, StageConfig
 from ebn_tf.training.recipes import get_recipe, recipe_names, register_recipe
 from ebn_tf.training.schedule import WarmupStepDecay
-from ebn_tf.training.trainer import train
+from ebn_tf.training.trainer import load_run, train
 
 __all__ = [
     "STRATEGIES",
@@ -18,6 +18,7 @@ __all__ = [
     "WarmupStepDecay",
     "attention_transfer",
     "get_recipe",
+    "load_run",
     "logit_kl",
     "make_strategy",
     "recipe_names",

@@ -225,3 +225,18 @@ def train(
     summary = {"recipe": recipe.name, "stages": stages, "final": run.final()}
     (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def load_run(model_dir: str | Path) -> tuple[keras.Model, Recipe]:
+    """The fully binary model a finished run ends with, and the run's recipe."""
+    model_dir = Path(model_dir)
+    weights = model_dir / "step4" / FINAL_WEIGHTS
+    if not (model_dir / "recipe.json").exists() or not weights.exists():
+        raise FileNotFoundError(
+            f"{model_dir} holds no finished run (recipe.json and step4/{FINAL_WEIGHTS}); "
+            "run or resume it with the train app first."
+        )
+    recipe = Recipe(**json.loads((model_dir / "recipe.json").read_text()))
+    model = models.build(recipe.model, **dict(recipe.model_overrides))
+    model.load_weights(weights)
+    return model, recipe

@@ -72,7 +72,7 @@ def test_one_expert_model_has_no_if_ops():
 
 def test_audit_catches_a_float_model():
     teacher = ebn_tf.models.build("tiny_teacher")
-    report = export.audit(export.to_tflite(teacher), expected_binary_convs=7)
+    report = export.audit(export.to_float_tflite(teacher), expected_binary_convs=7)
     assert not report.ok and "0 LceBconv2d found, 7 expected" in report.reasons[0]
 
 

@@ -33,10 +33,15 @@ def test_small_presets_build_and_run(name):
 
 def test_teacher_twin_is_real_valued_with_the_same_topology():
     student, teacher = build("tiny"), build("tiny_teacher")
-    assert not expert_layers(teacher)
-    conv_names = {layer.name for layer in expert_layers(student)}
-    assert conv_names <= {layer.name for layer in teacher.layers}
-    assert ebn_tf.cost.profile(teacher).bops == 0
+    assert [layer.name for layer in expert_layers(student)] == [
+        layer.name for layer in expert_layers(teacher)
+    ]
+    for layer in expert_layers(teacher):
+        assert layer.num_experts == 1
+        assert not (layer.binary_weights or layer.binary_activations)
+    report = ebn_tf.cost.profile(teacher)
+    assert report.bops == 0 and report.binary_params == 0
+    assert report.flops > ebn_tf.cost.profile(student).bops
 
 
 def test_layer_names_are_deterministic():

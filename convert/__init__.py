@@ -1,0 +1,1 @@
+"""The conversion app: ``python -m convert --model PATH --output FILE.tflite``."""

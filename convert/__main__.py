@@ -1,0 +1,90 @@
+"""Convert a trained EBNet to an LCE-optimised TFLite file; audit, check and time it.
+
+    python -m convert --model runs/fmnist_quick --output model.tflite
+    python -m convert --model model.keras --output model.tflite --threads 2
+
+--model is a run directory of the train app (its final weights) or a saved Keras model
+(.keras / .h5). Prints the audit (ops of every subgraph), parity with the Keras model on
+images that select every expert the data reaches, the file size and the latency in LCE's
+interpreter; exits non-zero when the audit fails.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags
+
+from ebn_tf import export, training
+from ebn_tf._keras import keras
+
+flags.DEFINE_string("model", None, "Run directory of the train app, or a .keras/.h5 model.")
+flags.DEFINE_string("output", None, "Where to write the .tflite file.")
+flags.DEFINE_enum("target", "arm", export.TARGETS, "LCE target.")
+flags.DEFINE_enum("io_type", "float32", ["float32", "int8"], "Input and output type.")
+flags.DEFINE_float("int8_range", 6.0, "int8 only: arrays without a range use [-r, r].")
+flags.DEFINE_integer("threads", 1, "Interpreter threads for the latency measurement.")
+flags.DEFINE_string("data_dir", None, "tensorflow-datasets data dir for the parity images.")
+flags.DEFINE_bool("allow_audit_failure", False, "Write the file even if its audit fails.")
+FLAGS = flags.FLAGS
+
+
+def load_model(path: str) -> tuple[keras.Model, str | None]:
+    """The model at ``path`` and the dataset it was trained on (None if unknown)."""
+    if Path(path).is_dir():
+        model, recipe = training.load_run(path)
+        return model, recipe.dataset
+    if not Path(path).exists():
+        raise FileNotFoundError(f"No model at {path}: give a run directory or a .keras/.h5 file.")
+    return keras.models.load_model(path), None
+
+
+def parity_images(model: keras.Model, dataset: str | None, data_dir: str | None) -> np.ndarray:
+    """Test images that reach as many experts as possible; random pixels without a dataset."""
+    if dataset is None:
+        rng = np.random.default_rng(0)
+        return rng.uniform(0, 255, (64, *model.input_shape[1:])).astype("float32")
+    import ebn_tf.data
+
+    pool = next(iter(ebn_tf.data.load(dataset, "test", 1024, data_dir=data_dir)))[0].numpy()
+    return export.covering_images(model, pool, limit=64)
+
+
+def main(argv):
+    del argv
+    if not FLAGS.model or not FLAGS.output:
+        sys.exit("--model and --output are required (see --help).")
+    try:
+        model, dataset = load_model(FLAGS.model)
+        int8 = FLAGS.io_type == "int8"
+        flatbuffer = export.to_tflite(
+            model,
+            inference_input_type=FLAGS.io_type,
+            inference_output_type=FLAGS.io_type,
+            target=FLAGS.target,
+            int8_range=(-FLAGS.int8_range, FLAGS.int8_range) if int8 else None,
+            strict=not FLAGS.allow_audit_failure,
+        )
+    except (export.ExportError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
+    with open(FLAGS.output, "wb") as f:
+        f.write(flatbuffer)
+    report = export.audit(flatbuffer, export.expected_binary_convs(model))
+    print(report)
+    if not int8:
+        print(export.parity(model, flatbuffer, parity_images(model, dataset, FLAGS.data_dir)))
+    print(
+        f"size: {len(flatbuffer) / 1024:.1f} KiB; latency (LCE interpreter, "
+        f"{FLAGS.threads} thread(s), median): {export.latency_ms(flatbuffer, FLAGS.threads):.2f} ms"
+    )
+    print(f"written: {FLAGS.output}")
+    if not report.ok:
+        sys.exit(1)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
