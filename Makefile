@@ -32,7 +32,10 @@ test: setup lint
 
 benchmarks: setup
 	$(PY) -m benchmarks.expert_scaling
+	$(PY) -m benchmarks.export_latency
+	$(PY) -m benchmarks.fmnist_recipe
 
 # The main job: every step of the policy on Fashion-MNIST, then a short report.
 demo: setup
 	$(PY) -m train --recipe fmnist_quick --model_dir runs/fmnist_quick
+	$(PY) -m convert --model runs/fmnist_quick --output runs/fmnist_quick/model.tflite

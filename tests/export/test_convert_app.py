@@ -1,0 +1,42 @@
+"""The convert app on a finished training run."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from ebn_tf.training import get_recipe, train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def convert(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "convert", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_convert_a_run(fmnist_data_dir, tmp_path):
+    recipe = get_recipe(
+        "fmnist_quick",
+        ["model=tiny", "train_limit=256", "eval_limit=128", "batch_size=64", "distill=false"],
+    )
+    train(recipe, tmp_path / "run", "one_device", fmnist_data_dir, verbose=0)
+    output = tmp_path / "model.tflite"
+    result = convert(
+        f"--model={tmp_path / 'run'}", f"--output={output}", f"--data_dir={fmnist_data_dir}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "audit: ok" in result.stdout and "28 LceBconv2d (expected 28)" in result.stdout
+    assert "parity on" in result.stdout and "top-1 agreement 100.00%" in result.stdout
+    assert output.stat().st_size > 0
+
+
+def test_missing_run_is_a_clear_error(tmp_path):
+    result = convert(f"--model={tmp_path}", f"--output={tmp_path / 'x.tflite'}")
+    assert result.returncode != 0
+    assert "holds no finished run" in result.stderr
+    assert not (tmp_path / "x.tflite").exists()
