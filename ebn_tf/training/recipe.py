@@ -58,7 +58,9 @@ class Recipe:
     learning_rate: float = 1e-3
     warmup: float = PAPER_WARMUP
     decays: tuple[float, ...] = PAPER_DECAYS
-    weight_decay_real: float = 1e-5
+    # Decoupled (AdamW) decay, as the released code: 1e-2 while weights are real. The
+    # paper's 1e-5 is a coupled L2 term; decoupled, it would shrink weights by 1e-8 a step.
+    weight_decay_real: float = 1e-2
     teacher_epochs: int = 75
     step1_epochs: int = 75
     step3_epochs: int = 75
@@ -111,7 +113,11 @@ class Recipe:
         if self.trains_teacher:
             stages.append(
                 StageConfig(
-                    "teacher", "teacher", self.teacher_epochs, weight_decay=self.weight_decay_real
+                    "teacher",
+                    "teacher",
+                    self.teacher_epochs,
+                    binary_weights=False,
+                    weight_decay=self.weight_decay_real,
                 )
             )
         real = dict(

@@ -51,7 +51,8 @@ class _Run:
         resolver = getattr(self.strategy, "cluster_resolver", None)
         self.chief = is_chief(self.strategy)
         # Non-chief workers of a cluster write their copies apart from the chief's files.
-        self.dir = Path(model_dir) if self.chief else Path(model_dir) / f"worker{resolver.task_id}"
+        self.root = Path(model_dir)
+        self.dir = self.root if self.chief else self.root / f"worker{resolver.task_id}"
         self.verbose = verbose
         self.config = models.get_config(recipe.model, **dict(recipe.model_overrides))
         self.data_info = data.info(
@@ -129,10 +130,11 @@ class _Run:
         with self.strategy.scope():
             init = self.dir / stage.init_from / FINAL_WEIGHTS if stage.init_from else None
             model = self._build(stage.model, init)
-            if stage.replicate_experts:
-                layers.replicate_first_expert(model)
-            layers.set_forced_expert(model, stage.force_expert)
-            layers.set_binary_weights(model, stage.binary_weights)
+            if stage.model == "student":
+                if stage.replicate_experts:
+                    layers.replicate_first_expert(model)
+                layers.set_forced_expert(model, stage.force_expert)
+                layers.set_binary_weights(model, stage.binary_weights)
             optimizer = self._optimizer(stage, stage.epochs * steps_per_epoch)
             accuracy = keras.metrics.SparseCategoricalAccuracy("accuracy")
             if stage.distill and stage.model == "student":
@@ -153,7 +155,9 @@ class _Run:
                     keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                     metrics=[accuracy],
                 )
-        backup = stage_dir / "backup"
+        # One backup dir for the whole cluster: BackupAndRestore makes every worker restore
+        # from the chief's checkpoint (and keeps the workers' own writes apart).
+        backup = self.root / stage.name / "backup"
         callbacks = [
             keras.callbacks.BackupAndRestore(str(backup)),
             StopOnNaN(stage.name, backup),

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import ebn_tf.data
 from ebn_tf import cost, models
 from ebn_tf.training import get_recipe, train
 from ebn_tf.training.trainer import FINAL_WEIGHTS
@@ -36,6 +37,7 @@ def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
     summary = train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
     assert [s["name"] for s in summary["stages"]] == ["teacher", "step1", "step3", "step4"]
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    teacher = summary["stages"][0]
     # The real teacher learns (chance is 0.1). Validation lags after 24 steps, as the
     # BatchNorm moving statistics have barely moved from their initial values.
     with open(tmp_path / "teacher" / "metrics.csv") as f:
@@ -45,6 +47,15 @@ def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
         assert (stage_dir / FINAL_WEIGHTS).exists() and (stage_dir / "logs").is_dir()
         assert epochs_logged(stage_dir) == list(range(stage["epochs"]))
         assert not any((stage_dir / "backup").iterdir()), "a finished stage drops its backup"
+    # The teacher that distillation reloads is the network the teacher stage trained.
+    teacher_model = models.build("tiny_teacher")
+    teacher_model.load_weights(tmp_path / "teacher" / FINAL_WEIGHTS)
+    teacher_model.compile(metrics=["sparse_categorical_accuracy"])
+    validation = ebn_tf.data.load(
+        "fashion_mnist", "validation", 64, take=256, data_dir=fmnist_data_dir
+    )
+    reloaded = teacher_model.evaluate(validation, verbose=0, return_dict=True)
+    assert reloaded["sparse_categorical_accuracy"] == pytest.approx(teacher["val_accuracy"])
     with open(tmp_path / "step3" / "metrics.csv") as f:
         assert {"attention", "kl", "cross_entropy"} <= set(next(csv.DictReader(f)))
     final = summary["final"]
