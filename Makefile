@@ -1,5 +1,5 @@
 # One place for set-up: a virtualenv with the pinned stack, plus the embedded dataset.
-PYTHON ?= python3
+PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
@@ -19,6 +19,7 @@ data:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist; \
 	else \
 	  echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist'."; \
+	  exit 1; \
 	fi
 
 setup: $(VENV)/.installed data

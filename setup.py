@@ -18,9 +18,9 @@ setup(
         # tensorflow-datasets 4.9.10 uses it but declares it only for Python < 3.9.
         "importlib_resources",
         "tensorboard",
-        "matplotlib",
+        "etils",
     ],
-    extras_require={"dev": ["pytest", "ruff"]},
+    extras_require={"dev": ["pytest", "ruff==0.17.6"]},
     entry_points={
         "console_scripts": ["ebn-train=train.__main__:run", "ebn-convert=convert.__main__:run"]
     },

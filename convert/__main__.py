@@ -56,8 +56,9 @@ def main(argv):
         sys.exit("--model and --output are required (see --help).")
     try:
         model, dataset = load_model(FLAGS.model)
+        images = parity_images(model, dataset, FLAGS.data_dir)
         int8 = FLAGS.io_type == "int8"
-        flatbuffer = export.to_tflite(
+        flatbuffer, report = export.convert(
             model,
             inference_input_type=FLAGS.io_type,
             inference_output_type=FLAGS.io_type,
@@ -65,14 +66,13 @@ def main(argv):
             int8_range=(-FLAGS.int8_range, FLAGS.int8_range) if int8 else None,
             strict=not FLAGS.allow_audit_failure,
         )
-    except (export.ExportError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:
         sys.exit(f"error: {error}")
     with open(FLAGS.output, "wb") as f:
         f.write(flatbuffer)
-    report = export.audit(flatbuffer, export.expected_binary_convs(model))
     print(report)
     if not int8:
-        print(export.parity(model, flatbuffer, parity_images(model, dataset, FLAGS.data_dir)))
+        print(export.parity(model, flatbuffer, images))
     print(
         f"size: {len(flatbuffer) / 1024:.1f} KiB; latency (LCE interpreter, "
         f"{FLAGS.threads} thread(s), median): {export.latency_ms(flatbuffer, FLAGS.threads):.2f} ms"

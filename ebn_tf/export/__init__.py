@@ -7,6 +7,7 @@ from ebn_tf.export.audit import AuditReport, audit
 from ebn_tf.export.convert import (
     TARGETS,
     ExportError,
+    convert,
     expected_binary_convs,
     to_float_tflite,
     to_tflite,
@@ -28,6 +29,7 @@ __all__ = [
     "ExportError",
     "ParityReport",
     "audit",
+    "convert",
     "covering_images",
     "expected_binary_convs",
     "inference_model",

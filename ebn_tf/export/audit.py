@@ -11,6 +11,8 @@ _BUILTIN_NAMES = {
 }
 # Ops whose output is binarised data; a float conv reading it means binarisation at run time.
 _BINARISED = {"LceDequantize", "SIGN"}
+# Ops that only move data: the audit looks through them for where a conv's input comes from.
+_SHAPE_ONLY = {"PAD", "PADV2", "SPLIT", "SPLIT_V", "RESHAPE", "CONCATENATION", "STRIDED_SLICE"}
 _FLOAT_CONVS = {"CONV_2D", "DEPTHWISE_CONV_2D"}
 
 
@@ -93,6 +95,13 @@ def _op_name(model: schema.Model, operator: schema.Operator) -> str:
     return _BUILTIN_NAMES[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
 
 
+def _source(producers: dict, tensor: int) -> str | None:
+    """The op that computes ``tensor``, looking through ops that only move data."""
+    while tensor in producers and producers[tensor][1] in _SHAPE_ONLY:
+        tensor = producers[tensor][0].Inputs(0)
+    return producers[tensor][1] if tensor in producers else None
+
+
 def audit(
     flatbuffer: bytes, expected_binary_convs: int | None = None, graphdef_fallback: bool = False
 ) -> AuditReport:
@@ -104,15 +113,16 @@ def audit(
         operators = [graph.Operators(i) for i in range(graph.OperatorsLength())]
         names = [_op_name(model, op) for op in operators]
         producers = {
-            op.Outputs(j): name
+            op.Outputs(j): (op, name)
             for op, name in zip(operators, names)
             for j in range(op.OutputsLength())
         }
+
         for i, (op, name) in enumerate(zip(operators, names)):
             if name not in _FLOAT_CONVS:
                 continue
             computed_kernel = op.Inputs(1) in producers
-            if producers.get(op.Inputs(0)) in _BINARISED or computed_kernel or s > 0:
+            if _source(producers, op.Inputs(0)) in _BINARISED or computed_kernel or s > 0:
                 suspicious.append(f"subgraph {s} op {i} ({name})")
         subgraphs.append(names)
     return AuditReport(

@@ -7,7 +7,7 @@ import warnings
 import larq_compute_engine as lce
 
 from ebn_tf._keras import keras, tf
-from ebn_tf.export.audit import audit
+from ebn_tf.export.audit import AuditReport, audit
 from ebn_tf.export.graph import inference_model
 from ebn_tf.layers import EBConv2D
 
@@ -46,7 +46,13 @@ def expected_binary_convs(model: keras.Model) -> int:
     )
 
 
-def to_tflite(
+def to_tflite(model: keras.Model, **options) -> bytes:
+    """Convert ``model`` with LCE so that only the selected expert of each layer runs;
+    ``options`` as for ``convert``. Returns the flatbuffer."""
+    return convert(model, **options)[0]
+
+
+def convert(
     model: keras.Model,
     *,
     inference_input_type: str = "float32",
@@ -55,7 +61,7 @@ def to_tflite(
     int8_range: tuple[float, float] | None = None,
     strict: bool = True,
     conditional: bool = True,
-) -> bytes:
+) -> tuple[bytes, AuditReport]:
     """Convert ``model`` with LCE so that only the selected expert of each layer runs.
 
     The converted model has batch size 1. Its audit (``ebn_tf.export.audit``) must pass:
@@ -72,7 +78,7 @@ def to_tflite(
             mask keeps one: the N-fold baseline of the benchmarks).
 
     Returns:
-        The flatbuffer.
+        The flatbuffer and its audit.
     """
     if target not in TARGETS:
         raise ExportError(f"target={target!r} is not one of {TARGETS}.")
@@ -101,7 +107,7 @@ def to_tflite(
         if strict:
             raise ExportError(f"The converted model failed its audit:\n{report}")
         warnings.warn(f"The converted model failed its audit:\n{report}", stacklevel=2)
-    return flatbuffer
+    return flatbuffer, report
 
 
 def to_float_tflite(model: keras.Model) -> bytes:

@@ -23,7 +23,6 @@ class ExpertSwitch(keras.layers.Layer):
     def __init__(self, source: EBConv2D, conditional: bool = True, **kwargs):
         super().__init__(name=source.name, **kwargs)
         self.conditional = conditional
-        self.source_config = source.get_config()
         self.strides = source.strides
         self.spatial_padding = source.spatial_padding
         self.padding = source.padding
@@ -100,7 +99,7 @@ class ExpertSwitch(keras.layers.Layer):
 
 
 def inference_model(model: keras.Model, conditional: bool = True) -> keras.Model:
-    """A copy of ``model`` with every ``EBConv2D`` replaced by its ``ExpertSwitch``
+    """A batch-1 copy of ``model`` with every ``EBConv2D`` replaced by its ``ExpertSwitch``
     (``conditional=False``: every expert runs and a one-hot mask keeps one)."""
 
     def clone(layer):
@@ -108,7 +107,9 @@ def inference_model(model: keras.Model, conditional: bool = True) -> keras.Model
             return ExpertSwitch(layer, conditional)
         return layer.__class__.from_config(layer.get_config())
 
-    copy = keras.models.clone_model(model, clone_function=clone)
+    # The gate picks one expert for the whole batch: the graph takes one image at a time.
+    image = keras.Input(model.input_shape[1:], batch_size=1, name=model.inputs[0].name)
+    copy = keras.models.clone_model(model, input_tensors=image, clone_function=clone)
     for layer in model.layers:
         if not isinstance(layer, EBConv2D) and layer.weights:
             copy.get_layer(layer.name).set_weights(layer.get_weights())

@@ -145,7 +145,6 @@ class EBConv2D(keras.layers.Layer):
             raise ValueError(
                 f"{self.name}: groups={self.groups} must divide the input channels ({channels})."
             )
-        self.input_channels = channels
         expert_shape = (*self.kernel_size, channels // self.groups, self.filters)
 
         def init_experts(shape, dtype=None):
@@ -189,7 +188,10 @@ class EBConv2D(keras.layers.Layer):
             return None
         sizes = input_shape[1:3]
         if any(size is None for size in sizes):
-            raise ValueError(f"{self.name}: pad_value=1.0 needs static spatial input dimensions.")
+            raise ValueError(
+                f"{self.name}: pad_value=1.0 needs static spatial input dimensions; give the "
+                "model's Input a fixed height and width, or use pad_value=0.0."
+            )
         return tuple(
             _same_padding(int(size), k, s)
             for size, k, s in zip(sizes, self.kernel_size, self.strides)
@@ -218,9 +220,9 @@ class EBConv2D(keras.layers.Layer):
 
     def _gate(self, inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One-hot gate forward with a straight-through gradient to the soft gate."""
-        index = self.selected_experts(inputs)
-        hard = tf.one_hot(index, self.num_experts, dtype=inputs.dtype)
         soft = self.gate_probabilities(inputs)
+        index = tf.argmax(soft, axis=-1, output_type=tf.int32)
+        hard = tf.one_hot(index, self.num_experts, dtype=inputs.dtype)
         # hard + (soft - soft) is exactly hard forward, and has the soft gradient.
         return hard + (soft - tf.stop_gradient(soft)), index
 

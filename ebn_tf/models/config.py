@@ -24,7 +24,8 @@ class EBNetConfig:
     conv (stride ``strides[i]`` in the first block), a grouped 3x3 conv and, where
     ``groups[i] > 1`` and ``aggregation``, a non-grouped 1x1 conv. Every conv sits in its
     own residual ``PReLU(conv(BN(x))) + shortcut(x)``. Binary convs are ``EBConv2D`` with
-    ``num_experts`` experts; with ``binary=False`` they are real ``Conv2D`` (the teacher).
+    ``num_experts`` experts; with ``binary=False`` they are the same layers with real weights
+    and activations (the teacher).
 
     Args:
         name: model name.

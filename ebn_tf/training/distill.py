@@ -122,7 +122,8 @@ class Distiller(keras.Model):
             logits, terms = self._loss_terms(images, labels, training=True)
             # Per-replica mean; gradients are summed over replicas.
             loss = terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
-            loss += tf.add_n(self.student.losses) if self.student.losses else 0.0
+            if self.student.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(self.student.losses))
         variables = self.student.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
         return self._record(labels, logits, terms)

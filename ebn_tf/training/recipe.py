@@ -93,6 +93,23 @@ class Recipe:
             "must be a positive int when distilling without teacher_weights",
         )
         self._check("validation_fraction", 0 < self.validation_fraction < 1, "must lie in (0, 1)")
+        self._check(
+            "train_limit",
+            self.train_limit is None or self.train_limit >= self.batch_size,
+            f"must be None or at least batch_size ({self.batch_size})",
+        )
+        for field in ("learning_rate", "temperature"):
+            self._check(
+                field,
+                isinstance(getattr(self, field), int | float) and getattr(self, field) > 0,
+                "must be a positive number",
+            )
+        for field in ("attention_weight", "kl_weight", "weight_decay_real"):
+            self._check(
+                field,
+                isinstance(getattr(self, field), int | float) and getattr(self, field) >= 0,
+                "must be a non-negative number",
+            )
         self._check("warmup", 0 <= self.warmup < 1, "is a fraction of a stage's epochs in [0, 1)")
         self._check(
             "decays",

@@ -127,8 +127,14 @@ class _Run:
         steps_per_epoch = min(train_size, self.recipe.train_limit or train_size) // (
             self.recipe.batch_size
         )
+        init = self.dir / stage.init_from / FINAL_WEIGHTS if stage.init_from else None
+        if init is not None and not init.exists():
+            raise FileNotFoundError(
+                f"Stage {stage.name!r} starts from {init}, which is missing. Fix: delete "
+                f"{self.dir / stage.init_from / STAGE_RESULT} so that the same command trains "
+                f"stage {stage.init_from!r} again."
+            )
         with self.strategy.scope():
-            init = self.dir / stage.init_from / FINAL_WEIGHTS if stage.init_from else None
             model = self._build(stage.model, init)
             if stage.model == "student":
                 if stage.replicate_experts:
@@ -224,7 +230,16 @@ def train(
     """
     run = _Run(recipe, model_dir, strategy, data_dir, verbose)
     run.dir.mkdir(parents=True, exist_ok=True)
-    (run.dir / "recipe.json").write_text(json.dumps(recipe.to_json(), indent=2))
+    recipe_file = run.dir / "recipe.json"
+    resolved = json.loads(json.dumps(recipe.to_json()))
+    if recipe_file.exists() and json.loads(recipe_file.read_text()) != resolved:
+        before = json.loads(recipe_file.read_text())
+        changed = sorted(k for k in resolved if before.get(k) != resolved[k])
+        raise ValueError(
+            f"{model_dir} holds a run of another recipe (differs in {changed}); resuming it "
+            "would mix the two. Fix: use a new --model_dir, or the run's own recipe and overrides."
+        )
+    recipe_file.write_text(json.dumps(resolved, indent=2))
     stages = [run.stage(stage) for stage in recipe.stages()]
     summary = {"recipe": recipe.name, "stages": stages, "final": run.final()}
     (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -1,5 +1,6 @@
 """Conversion with LCE: audit, one binary conv per expert, numeric parity, bad input."""
 
+import larq as lq
 import numpy as np
 import pytest
 
@@ -34,6 +35,7 @@ def fmnist_images(fmnist_data_dir):
 
 @pytest.fixture(scope="module")
 def tiny(fmnist_images):
+    keras.utils.set_random_seed(0)
     model = ebn_tf.models.build("tiny")
     spread_gates(model, fmnist_images)
     return model
@@ -102,3 +104,13 @@ def test_bad_options():
         export.to_tflite(model, target="gpu")
     with pytest.raises(export.ExportError, match="int8_range"):
         export.to_tflite(model, inference_input_type="int8")
+
+
+def test_audit_catches_a_float_conv_on_binarised_data():
+    # Without a kernel quantizer LCE leaves the conv float, reading sign(x) dequantised.
+    inputs = keras.Input((8, 8, 32))
+    conv = lq.layers.QuantConv2D(
+        32, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign", kernel_quantizer=None
+    )
+    report = export.audit(export.to_float_tflite(keras.Model(inputs, conv(inputs))))
+    assert report.float_convs_on_binary and not report.ok, str(report)

@@ -51,6 +51,10 @@ def test_overrides_of_known_keys_only():
         get_recipe("mnist_fast")
     with pytest.raises(ValueError, match="batch_size=0 must be a positive int"):
         get_recipe("fmnist_quick", ["batch_size=0"])
+    with pytest.raises(ValueError, match="train_limit=100 must be None or at least batch_size"):
+        get_recipe("fmnist_quick", ["train_limit=100"])
+    with pytest.raises(ValueError, match="temperature=0 must be a positive number"):
+        Recipe(name="r", model="tiny", dataset="fashion_mnist", temperature=0)
 
 
 def test_schedule_warms_up_then_decays_tenfold_at_each_boundary():
@@ -87,4 +91,3 @@ def test_strategies_and_batch_split():
         make_strategy("tpu")
     with pytest.raises(ValueError, match="batch_size=7 does not split across 2 replicas"):
         check_batch(two_cpu_strategy(), 7)
-    assert isinstance(Recipe(name="r", model="tiny", dataset="fashion_mnist"), Recipe)

@@ -66,6 +66,8 @@ def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
     assert (final["bops"], final["ops"]) == (report.bops, report.ops)
     # Rerunning a finished run trains nothing and returns the same summary.
     assert train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0) == summary
+    with pytest.raises(ValueError, match=r"another recipe \(differs in \['teacher_epochs'\]\)"):
+        train(small_recipe("teacher_epochs=4"), tmp_path, "one_device", fmnist_data_dir)
 
 
 def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path):
