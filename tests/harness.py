@@ -47,10 +47,20 @@ def layer_test(make_layer, input_shape, tmp_path, atol=1e-5) -> np.ndarray:
     fresh.load_weights(tmp_path / "weights.h5")
     np.testing.assert_allclose(fresh(x).numpy(), expected, atol=atol)
 
+    single = _model(make_layer, input_shape)
+    single.compile(keras.optimizers.SGD(0.1), "mse")
     with two_cpu_strategy().scope():
         mirrored = _model(make_layer, input_shape)
-        mirrored.compile(keras.optimizers.Adam(1e-3), "mse")
-    target = np.zeros((input_shape[0], *mirrored.output_shape[1:]), "float32")
-    history = mirrored.fit(x.numpy(), target, batch_size=input_shape[0], epochs=2, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"]))
+        mirrored.compile(keras.optimizers.SGD(0.1), "mse")
+    initial = single.get_weights()
+    mirrored.set_weights(initial)
+    target = np.asarray(tf.random.stateless_normal(model.output_shape[1:], seed=(3, 4)))
+    targets = np.broadcast_to(target, (input_shape[0], *target.shape))
+    for replicas in (single, mirrored):
+        history = replicas.fit(x.numpy(), targets, batch_size=input_shape[0], epochs=2, verbose=0)
+        assert np.all(np.isfinite(history.history["loss"]))
+    assert any(not np.allclose(a, b) for a, b in zip(initial, single.get_weights()))
+    # Two replicas on half batches take the same steps as one device on the whole batch.
+    for a, b in zip(single.get_weights(), mirrored.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-4)
     return eager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ebn_tf._fields import replace_known
 from ebn_tf.layers.ebconv import EXECUTIONS, GATE_ACTIVATIONS, PAD_VALUES
 
 STEMS = ("dabnn", "resnet", "conv3x3")
@@ -134,13 +135,7 @@ class EBNetConfig:
 
     def replace(self, **overrides) -> EBNetConfig:
         """A copy with ``overrides`` (config fields only; an unknown field is an error)."""
-        known = {field.name for field in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(
-                f"Unknown EBNetConfig field(s) {unknown}; known fields: {sorted(known)}."
-            )
-        return dataclasses.replace(self, **overrides)
+        return replace_known(self, overrides, "EBNetConfig field")
 
     def teacher(self) -> EBNetConfig:
         """The real-valued twin: same topology, real weights and activations."""

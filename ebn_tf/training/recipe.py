@@ -6,6 +6,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from ebn_tf._fields import replace_known
+
 # The paper's schedule (EBNET.md section 4): 75 epochs, warm-up 10, lr /10 at 40, 55, 65.
 PAPER_EPOCHS = 75
 PAPER_WARMUP = 10 / PAPER_EPOCHS
@@ -162,11 +164,7 @@ class Recipe:
 
     def replace(self, **overrides) -> Recipe:
         """A copy with ``overrides`` of known fields; an unknown field is an error."""
-        known = {field.name for field in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"Unknown recipe key(s) {unknown}; known keys: {sorted(known)}.")
-        return dataclasses.replace(self, **overrides)
+        return replace_known(self, overrides, "recipe key")
 
     def override_strings(self, assignments: list[str]) -> Recipe:
         """Apply ``KEY=VALUE`` overrides; VALUE is JSON (``3``, ``0.1``, ``null``, ``[1,2]``)

@@ -23,7 +23,10 @@ def sign(x):
 def reference(layer: EBConv2D, x: np.ndarray) -> np.ndarray:
     """Sample by sample: a float conv of sign(x) with sign(selected kernel), group by group,
     scaled by alpha and the data-driven channel scaling."""
-    chosen = layer.selected_experts(x).numpy()
+    if layer.num_experts == 1 or layer.force_expert is not None:
+        chosen = np.full(len(x), layer.force_expert or 0)
+    else:
+        chosen = np.argmax(x.mean((1, 2)) @ layer.gate_kernel.numpy() + layer.gate_bias.numpy(), -1)
     kernels = layer.kernel.numpy()
     scale = layer.scale.numpy()
     pad = layer.spatial_padding or ((0, 0), (0, 0))
