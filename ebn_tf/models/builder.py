@@ -8,6 +8,10 @@ from ebn_tf.models.config import EBNetConfig
 from ebn_tf.models.presets import get_config
 
 layers = keras.layers
+# PyTorch's BatchNorm default (momentum 0.1 there), as in the released training; Keras'
+# 0.99 leaves the moving statistics far behind in short runs (15% vs 78% top-1 measured
+# after one Fashion-MNIST epoch).
+BN_MOMENTUM = 0.9
 
 
 def build(name_or_config: str | EBNetConfig, **overrides) -> keras.Model:
@@ -41,7 +45,7 @@ def build(name_or_config: str | EBNetConfig, **overrides) -> keras.Model:
 
 def _conv_bn_relu(x, name: str, filters: int, kernel_size: int, strides: int = 1):
     x = layers.Conv2D(filters, kernel_size, strides, padding="same", use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -73,7 +77,7 @@ def _residual_conv(
     x, config: EBNetConfig, name: str, filters: int, kernel_size: int, strides: int, groups: int
 ):
     """``PReLU(conv(BN(x))) + shortcut(x)``: every binary conv has its own residual."""
-    y = layers.BatchNormalization(name=f"{name}_bn")(x)
+    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     # The real twin uses the same layer with binarisation off: Keras' grouped Conv2D runs
     # ~5x slower on CPU than the tf.nn.conv2d grouped kernel that EBConv2D calls.
     y = EBConv2D(
@@ -103,9 +107,9 @@ def _shortcut(x, config: EBNetConfig, name: str, filters: int, strides: int):
         x = layers.AveragePooling2D(strides, padding="same", name=f"{name}_pool")(x)
     if config.shortcut == "simple":
         x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
-        return layers.BatchNormalization(name=f"{name}_bn")(x)
+        return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     for index, width in enumerate((x.shape[-1] // 4, filters), start=1):
         x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_conv{index}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{index}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn{index}")(x)
         x = layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu{index}")(x)
     return x

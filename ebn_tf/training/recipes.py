@@ -49,7 +49,7 @@ def cifar100_ebnet() -> Recipe:
 @register_recipe
 def fmnist_ebnet() -> Recipe:
     """The full staged recipe on the embedded Fashion-MNIST, sized for a 2-core CPU."""
-    epochs = dict(teacher_epochs=6, step1_epochs=6, step3_epochs=6, step4_epochs=6)
+    epochs = dict(teacher_epochs=5, step1_epochs=5, step3_epochs=5, step4_epochs=5)
     return Recipe(
         name="fmnist_ebnet", model="ebnet_fmnist", dataset="fashion_mnist", batch_size=256, **epochs
     )

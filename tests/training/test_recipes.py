@@ -43,7 +43,9 @@ def test_overrides_of_known_keys_only():
     )
     assert recipe.step4_epochs == 3 and recipe.model == "tiny"
     assert dict(recipe.model_overrides) == {"num_experts": 2}
-    with pytest.raises(ValueError, match=r"Unknown recipe key\(s\) \['epochs'\]; known recipe keys"):
+    with pytest.raises(
+        ValueError, match=r"Unknown recipe key\(s\) \['epochs'\]; known recipe keys"
+    ):
         get_recipe("fmnist_quick", ["epochs=3"])
     with pytest.raises(ValueError, match="not KEY=VALUE"):
         get_recipe("fmnist_quick", ["epochs"])
