@@ -6,8 +6,21 @@ from ebn_tf.models.config import EBNetConfig
 
 _PRESETS: dict[str, EBNetConfig] = {}
 
-FMNIST_MEAN, FMNIST_STD = (72.94,), (90.02,)
-CIFAR_MEAN, CIFAR_STD = (129.3, 124.1, 112.4), (68.2, 65.4, 70.4)
+# Small-image presets: a 3x3 conv stem, and the dataset's pixel statistics (0-255).
+FMNIST = dict(
+    input_shape=(28, 28, 1),
+    num_classes=10,
+    input_mean=(72.94,),
+    input_std=(90.02,),
+    stem="conv3x3",
+)
+CIFAR = dict(
+    input_shape=(32, 32, 3),
+    num_classes=100,
+    input_mean=(129.3, 124.1, 112.4),
+    input_std=(68.2, 65.4, 70.4),
+    stem="conv3x3",
+)
 
 
 def register(config: EBNetConfig, with_teacher: bool = True) -> EBNetConfig:
@@ -56,11 +69,7 @@ register(
 register(
     EBNetConfig(
         name="ebnet_fmnist",
-        input_shape=(28, 28, 1),
-        num_classes=10,
-        input_mean=FMNIST_MEAN,
-        input_std=FMNIST_STD,
-        stem="conv3x3",
+        **FMNIST,
         stem_width=32,
         widths=(64, 128, 256),
         blocks=(1, 1, 1),
@@ -74,11 +83,7 @@ register(
 register(
     EBNetConfig(
         name="ebnet_cifar",
-        input_shape=(32, 32, 3),
-        num_classes=100,
-        input_mean=CIFAR_MEAN,
-        input_std=CIFAR_STD,
-        stem="conv3x3",
+        **CIFAR,
         stem_width=64,
         widths=(128, 256, 512),
         blocks=(1, 2, 1),
@@ -91,11 +96,7 @@ register(
 register(
     EBNetConfig(
         name="tiny",
-        input_shape=(28, 28, 1),
-        num_classes=10,
-        input_mean=FMNIST_MEAN,
-        input_std=FMNIST_STD,
-        stem="conv3x3",
+        **FMNIST,
         stem_width=32,
         stem_strides=2,
         widths=(64, 64),
