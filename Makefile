@@ -37,6 +37,7 @@ benchmarks: setup
 	$(PY) -m benchmarks.fmnist_recipe
 
 # The main job: every step of the policy on Fashion-MNIST, then a short report.
+demo: export TF_CPP_MIN_LOG_LEVEL = 2
 demo: setup
 	$(PY) -m train --recipe fmnist_quick --model_dir runs/fmnist_quick
 	$(PY) -m convert --model runs/fmnist_quick --output runs/fmnist_quick/model.tflite

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from ebn_tf import export, training
 from ebn_tf._keras import keras
@@ -52,6 +52,7 @@ def parity_images(model: keras.Model, dataset: str | None, data_dir: str | None)
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # tfds and TF chatter; results are printed
     if not FLAGS.model or not FLAGS.output:
         sys.exit("--model and --output are required (see --help).")
     try:

@@ -9,7 +9,7 @@ Rerunning the same command resumes an interrupted run from its last checkpoint.
 
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from ebn_tf import training
 
@@ -24,6 +24,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # tfds and TF chatter; results are printed
     if FLAGS.list_recipes:
         print("\n".join(training.recipe_names()))
         return
