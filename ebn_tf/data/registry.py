@@ -63,19 +63,15 @@ _SPECS = {
                 "the environment variable EBN_FMNIST_DIR at a directory holding them."
             ),
         ),
-        DatasetSpec(
-            name="cifar10",
-            tfds_name="cifar10",
-            input_shape=(32, 32, 3),
-            train_transform=functools.partial(transforms.pad_crop_flip, padding=4),
-            missing_help=_CIFAR_HELP,
-        ),
-        DatasetSpec(
-            name="cifar100",
-            tfds_name="cifar100",
-            input_shape=(32, 32, 3),
-            train_transform=functools.partial(transforms.pad_crop_flip, padding=4),
-            missing_help=_CIFAR_HELP,
+        *(
+            DatasetSpec(
+                name=name,
+                tfds_name=name,
+                input_shape=(32, 32, 3),
+                train_transform=functools.partial(transforms.pad_crop_flip, padding=4),
+                missing_help=_CIFAR_HELP,
+            )
+            for name in ("cifar10", "cifar100")
         ),
         DatasetSpec(
             name="imagenet2012",

@@ -15,6 +15,7 @@ import numpy as np
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import EBConv2D
+from ebn_tf.layers.ebconv import channel_scale, gate_logits
 
 
 class ExpertSwitch(keras.layers.Layer):
@@ -80,7 +81,7 @@ class ExpertSwitch(keras.layers.Layer):
         if self.gate is None:
             outputs = self._leaf(inputs, self.experts[0])
         else:
-            logits = tf.matmul(pooled, tf.constant(self.gate[0])) + tf.constant(self.gate[1])
+            logits = gate_logits(pooled, *map(tf.constant, self.gate))
             index = tf.argmax(logits[0], output_type=tf.int32)
             if self.conditional:
                 outputs = self._tree(inputs, index, self.experts)
@@ -90,10 +91,8 @@ class ExpertSwitch(keras.layers.Layer):
                     [tf.cast(index == e, tf.float32) * self._leaf(inputs, e) for e in self.experts]
                 )
         if self.scaling is not None:
-            hidden = tf.nn.relu(tf.matmul(pooled, tf.constant(self.scaling[0])))
             outputs = (
-                outputs
-                * tf.sigmoid(tf.matmul(hidden, tf.constant(self.scaling[1])))[:, None, None, :]
+                outputs * channel_scale(pooled, *map(tf.constant, self.scaling))[:, None, None, :]
             )
         return outputs
 

@@ -24,6 +24,16 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def gate_logits(pooled: tf.Tensor, kernel, bias) -> tf.Tensor:
+    """Gate logits ``(batch, N)`` from the global average of the real-valued input."""
+    return tf.matmul(pooled, kernel) + bias
+
+
+def channel_scale(pooled: tf.Tensor, kernel1, kernel2) -> tf.Tensor:
+    """Real-to-Binary data-driven scaling ``sigmoid(W2 relu(W1 pooled))``, ``(batch, C)``."""
+    return tf.sigmoid(tf.matmul(tf.nn.relu(tf.matmul(pooled, kernel1)), kernel2))
+
+
 @keras.utils.register_keras_serializable(package="ebn_tf")
 class EBConv2D(keras.layers.Layer):
     """Expert Binary Convolution (EBConv).
@@ -206,7 +216,7 @@ class EBConv2D(keras.layers.Layer):
 
     def gate_probabilities(self, inputs: tf.Tensor) -> tf.Tensor:
         """Soft gate ``(batch, N)`` on the global average of the real-valued input."""
-        logits = tf.matmul(tf.reduce_mean(inputs, axis=[1, 2]), self.gate_kernel) + self.gate_bias
+        logits = gate_logits(tf.reduce_mean(inputs, axis=[1, 2]), self.gate_kernel, self.gate_bias)
         if self.gate_activation == "softmax":
             return tf.nn.softmax(logits)
         return tf.sigmoid(logits)
@@ -249,8 +259,7 @@ class EBConv2D(keras.layers.Layer):
         factor = self.scale[None, :]
         if self.channel_scaling:
             pooled = tf.reduce_mean(inputs, axis=[1, 2])
-            hidden = tf.nn.relu(tf.matmul(pooled, self.scaling_kernel1))
-            factor = factor * tf.sigmoid(tf.matmul(hidden, self.scaling_kernel2))
+            factor = factor * channel_scale(pooled, self.scaling_kernel1, self.scaling_kernel2)
         if self.num_experts == 1 or self.force_expert is not None:
             outputs = self._conv(x, kernels[self.force_expert or 0])
         elif self.execution == "partition":
