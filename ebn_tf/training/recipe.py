@@ -26,6 +26,8 @@ class StageConfig:
         replicate_experts: copy expert 0 into the other experts first (step 2).
         force_expert: every sample goes to this expert (step 1), or None (the gates choose).
         binary_weights: binarised kernels (step 4) or real-valued latent kernels.
+        absorb_magnitude: first fold each expert layer's mean ``|W|`` into its scale, so
+            that binarising real-trained kernels keeps the layer's output magnitude (step 4).
         weight_decay: decoupled weight decay of Adam in this stage.
         distill: add attention transfer and logit KL from the teacher.
     """
@@ -37,6 +39,7 @@ class StageConfig:
     replicate_experts: bool = False
     force_expert: int | None = None
     binary_weights: bool = True
+    absorb_magnitude: bool = False
     weight_decay: float = 0.0
     distill: bool = False
 
@@ -156,6 +159,7 @@ class Recipe:
                 self.step4_epochs,
                 init_from="step3",
                 binary_weights=True,
+                absorb_magnitude=True,
                 weight_decay=0.0,
                 distill=self.distill,
             ),

@@ -139,6 +139,8 @@ class _Run:
             if stage.model == "student":
                 if stage.replicate_experts:
                     layers.replicate_first_expert(model)
+                if stage.absorb_magnitude:
+                    layers.absorb_kernel_magnitudes(model)
                 layers.set_forced_expert(model, stage.force_expert)
                 layers.set_binary_weights(model, stage.binary_weights)
             optimizer = self._optimizer(stage, stage.epochs * steps_per_epoch)

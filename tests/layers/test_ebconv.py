@@ -176,3 +176,19 @@ def test_bad_arguments_name_the_argument():
             EBConv2D(**kwargs)
     with pytest.raises(ValueError, match="groups=4 must divide the input channels"):
         EBConv2D(8, 3, groups=4)(tf.zeros([1, 5, 5, 6]))
+
+
+def test_absorbing_kernel_magnitude_keeps_the_output_scale_when_binarising():
+    x = varied_inputs()
+    layer = EBConv2D(16, 3, num_experts=1, channel_scaling=False, binary_weights=False)
+    real = layer(x).numpy()
+    layer.binary_weights = True
+    unscaled_error = np.abs(layer(x).numpy() - real).mean()
+
+    layer.absorb_kernel_magnitude()
+    magnitude = np.abs(layer.kernel.numpy()).mean((0, 1, 2, 3))
+    np.testing.assert_allclose(layer.scale.numpy(), magnitude, rtol=1e-6)
+    absorbed_error = np.abs(layer(x).numpy() - real).mean()
+    # sign(W) * mean|W| approximates W: the binarised output stays near the real one.
+    assert absorbed_error < 0.1 * unscaled_error
+    assert absorbed_error < 0.5 * np.abs(real).mean()

@@ -31,6 +31,7 @@ def test_stage_list_follows_the_four_step_policy():
     assert step1.force_expert == 0 and not step1.binary_weights and step1.init_from is None
     assert step3.init_from == "step1" and step3.replicate_experts and step3.force_expert is None
     assert step4.init_from == "step3" and step4.binary_weights and step4.weight_decay == 0.0
+    assert step4.absorb_magnitude and not any(s.absorb_magnitude for s in (teacher, step1, step3))
     assert step1.weight_decay == step3.weight_decay == 1e-2
     assert not teacher.binary_weights
     no_teacher = get_recipe("fmnist_quick", ["teacher_weights=t.h5"]).stages()
