@@ -4,7 +4,8 @@ setup(
     name="ebn_tf",
     version="0.1.0",
     description="Expert Binary Networks (EBNet) in Keras: training with larq, export with LCE.",
-    packages=find_packages(include=["ebn_tf", "ebn_tf.*", "train", "convert"]),
+    packages=find_packages(include=["ebn_tf", "ebn_tf.*", "train", "convert", "zoo"]),
+    package_data={"ebn_tf.zoo": ["registry.json"]},
     python_requires=">=3.11,<3.12",
     # The stack of ../shared/design/LCE.md, checked to work together.
     install_requires=[
@@ -22,6 +23,10 @@ setup(
     ],
     extras_require={"dev": ["pytest", "ruff==0.17.6"]},
     entry_points={
-        "console_scripts": ["ebn-train=train.__main__:run", "ebn-convert=convert.__main__:run"]
+        "console_scripts": [
+            "ebn-train=train.__main__:run",
+            "ebn-convert=convert.__main__:run",
+            "ebn-zoo=zoo.__main__:run",
+        ]
     },
 )

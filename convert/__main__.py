@@ -3,22 +3,24 @@
     python -m convert --model runs/fmnist_quick --output model.tflite
     python -m convert --model model.keras --output model.tflite --threads 2
 
---model is a run directory of the train app (its final weights) or a saved Keras model
-(.keras / .h5). Prints the audit (ops of every subgraph), parity with the Keras model on
-images that select every expert the data reaches, the file size and the latency in LCE's
-interpreter; exits non-zero when the audit fails.
+--model is a run directory of the train app (its final weights), a saved Keras model
+(.keras / .h5) or a zoo name (downloaded; EBN_ZOO_MIRROR selects a mirror). Prints the
+audit (ops of every subgraph), parity with the Keras model on images that select every
+expert the data reaches, the file size and the latency in LCE's interpreter; exits
+non-zero when the audit fails.
 """
 
 import sys
 from pathlib import Path
 
-import numpy as np
 from absl import app, flags, logging
 
-from ebn_tf import export, training
+from ebn_tf import export, training, zoo
 from ebn_tf._keras import keras
 
-flags.DEFINE_string("model", None, "Run directory of the train app, or a .keras/.h5 model.")
+flags.DEFINE_string(
+    "model", None, "Run directory of the train app, a .keras/.h5 model or a zoo name."
+)
 flags.DEFINE_string("output", None, "Where to write the .tflite file.")
 flags.DEFINE_enum("target", "arm", export.TARGETS, "LCE target.")
 flags.DEFINE_enum("io_type", "float32", ["float32", "int8"], "Input and output type.")
@@ -30,24 +32,18 @@ FLAGS = flags.FLAGS
 
 
 def load_model(path: str) -> tuple[keras.Model, str | None]:
-    """The model at ``path`` and the dataset it was trained on (None if unknown)."""
+    """The model at ``path`` (run dir, Keras file or zoo name) and its dataset (or None)."""
     if Path(path).is_dir():
         model, recipe = training.load_run(path)
         return model, recipe.dataset
-    if not Path(path).exists():
-        raise FileNotFoundError(f"No model at {path}: give a run directory or a .keras/.h5 file.")
-    return keras.models.load_model(path), None
-
-
-def parity_images(model: keras.Model, dataset: str | None, data_dir: str | None) -> np.ndarray:
-    """Test images that reach as many experts as possible; random pixels without a dataset."""
-    if dataset is None:
-        rng = np.random.default_rng(0)
-        return rng.uniform(0, 255, (64, *model.input_shape[1:])).astype("float32")
-    import ebn_tf.data
-
-    pool = next(iter(ebn_tf.data.load(dataset, "test", 1024, data_dir=data_dir)))[0].numpy()
-    return export.covering_images(model, pool, limit=64)
+    if Path(path).exists():
+        return keras.models.load_model(path), None
+    if path in zoo.names():
+        return zoo.load(path), zoo.get(path).dataset
+    raise FileNotFoundError(
+        f"No model at {path}: give a run directory, a .keras/.h5 file or a zoo name "
+        f"({zoo.names()})."
+    )
 
 
 def main(argv):
@@ -57,7 +53,7 @@ def main(argv):
         sys.exit("--model and --output are required (see --help).")
     try:
         model, dataset = load_model(FLAGS.model)
-        images = parity_images(model, dataset, FLAGS.data_dir)
+        images = export.parity_images(model, dataset, FLAGS.data_dir)
         int8 = FLAGS.io_type == "int8"
         flatbuffer, report = export.convert(
             model,

@@ -20,6 +20,7 @@ from ebn_tf.export.parity import (
     latency_ms,
     latency_samples,
     parity,
+    parity_images,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "latency_ms",
     "latency_samples",
     "parity",
+    "parity_images",
     "to_float_tflite",
     "to_tflite",
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
+from ebn_tf import data
 from ebn_tf._keras import keras
 from ebn_tf.layers import expert_layers, selected_experts
 
@@ -70,6 +71,18 @@ def covering_images(model: keras.Model, pool: np.ndarray, limit: int = 64) -> np
         needed -= {(name, int(experts[best])) for name, experts in chosen.items()}
     rest = [i for i in range(len(pool)) if i not in picked][: max(limit - len(picked), 0)]
     return pool[picked + rest]
+
+
+def parity_images(
+    model: keras.Model, dataset: str | None = None, data_dir: str | None = None, limit: int = 64
+) -> np.ndarray:
+    """Test images of ``dataset`` covering every expert the first 1,024 reach (see
+    ``covering_images``); uniform random pixels when the dataset is unknown."""
+    if dataset is None:
+        rng = np.random.default_rng(0)
+        return rng.uniform(0, 255, (limit, *model.input_shape[1:])).astype("float32")
+    pool = next(iter(data.load(dataset, "test", 1024, data_dir=data_dir)))[0].numpy()
+    return covering_images(model, pool, limit)
 
 
 def parity(model: keras.Model, flatbuffer: bytes, images: np.ndarray) -> ParityReport:

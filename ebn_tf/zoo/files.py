@@ -1,0 +1,94 @@
+"""Verified downloads of zoo files into a local cache, from the default host or a mirror."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from absl import logging
+
+from ebn_tf._keras import keras
+from ebn_tf.zoo.registry import KINDS, ZooFile, get
+
+CACHE_ENV = "EBN_ZOO_CACHE"
+MIRROR_ENV = "EBN_ZOO_MIRROR"
+
+
+def cache_dir() -> Path:
+    """``$EBN_ZOO_CACHE``, else ``ebn_tf_zoo`` in the Keras cache dir (``$KERAS_HOME`` or
+    ``~/.keras``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    keras_home = os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser()
+    return Path(keras_home) / "ebn_tf_zoo"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def source_url(file: ZooFile, mirror: str | os.PathLike | None = None) -> str:
+    """Where to fetch ``file``: its own url, or the same file name at ``mirror`` (a base URL
+    or a local directory; default ``$EBN_ZOO_MIRROR``)."""
+    mirror = mirror or os.environ.get(MIRROR_ENV)
+    if not mirror:
+        return file.url
+    mirror = str(mirror)
+    if "://" not in mirror:
+        return Path(mirror).expanduser().resolve().joinpath(file.filename).as_uri()
+    return f"{mirror.rstrip('/')}/{file.filename}"
+
+
+def download(
+    name: str, kind: str = "keras", mirror: str | os.PathLike | None = None, cache=None
+) -> Path:
+    """The local path of zoo model ``name``'s ``kind`` file (``"keras"`` weights or
+    ``"tflite"``), downloaded and sha256-verified unless the cache already holds it.
+
+    A download goes to a temporary directory inside the cache and is moved in only once
+    its hash matches, so a failed, corrupt or interrupted download leaves nothing behind.
+    A cached file whose hash no longer matches is replaced.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+    entry = get(name)
+    if kind not in entry.files:
+        raise ValueError(
+            f"Zoo model {name!r} has no published {kind} file: it was not trained here. "
+            f"Train it with: {entry.command}"
+        )
+    file = entry.files[kind]
+    root = Path(cache) if cache is not None else cache_dir()
+    target = root / file.filename
+    if target.exists():
+        if sha256(target) == file.sha256:
+            return target
+        logging.warning("Cached %s does not match its sha256; downloading it again.", target)
+        target.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    url = source_url(file, mirror)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".partial-") as staging:
+        try:
+            fetched = keras.utils.get_file(
+                file.filename, url, cache_dir=staging, cache_subdir="", file_hash=None
+            )
+        except Exception as error:
+            raise OSError(
+                f"Could not download {url}: {error}. Fix: check the network, or point "
+                f"{MIRROR_ENV} (or mirror=) at a base URL or local directory holding "
+                f"{file.filename}."
+            ) from error
+        actual = sha256(Path(fetched))
+        if actual != file.sha256:
+            raise OSError(
+                f"{url} is corrupt or not the published file: sha256 {actual}, expected "
+                f"{file.sha256}. Nothing was cached. Fix: retry, or check the mirror's copy."
+            )
+        os.replace(fetched, target)
+    return target

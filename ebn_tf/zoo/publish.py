@@ -1,0 +1,214 @@
+"""Publishing a finished run to the zoo: files, registry entry and model card, all measured.
+
+Every figure of an entry and its card comes from running the model here: top-1 from
+``evaluate``'s code path on the whole test split, the TFLite size, audit, parity and
+latency from ``ebn_tf.export``, the costs from ``cost.profile``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from ebn_tf import cost, data, export, models, training
+from ebn_tf.training import get_recipe
+from ebn_tf.zoo.files import sha256
+from ebn_tf.zoo.loading import top1
+from ebn_tf.zoo.registry import REGISTRY_FILE, ZooFile, ZooModel, write_entry
+
+# The zoo files' release on the project's host; EBN_ZOO_MIRROR replaces it.
+DEFAULT_HOST = "https://github.com/ebn-tf/ebn_tf/releases/download/zoo"
+
+
+def _recipe_overrides(recipe) -> list[str]:
+    """``KEY=VALUE`` overrides that turn the registered recipe into ``recipe``."""
+    base = json.loads(json.dumps(get_recipe(recipe.name).to_json()))
+    resolved = json.loads(json.dumps(recipe.to_json()))
+    changed = {k: v for k, v in resolved.items() if base[k] != v}
+    if "model_overrides" in changed:
+        changed["model_overrides"] = dict(changed["model_overrides"])
+    return [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in changed.items()]
+
+
+def _command(recipe_name: str, model_dir: str, overrides: list[str]) -> str:
+    words = ["python", "-m", "train", "--recipe", recipe_name, "--model_dir", model_dir]
+    for override in overrides:
+        words += ["--override", override]
+    return shlex.join(words)
+
+
+def _cost_metrics(model) -> dict:
+    report = cost.profile(model)
+    return {
+        "bops": report.bops,
+        "ops": report.ops,
+        "binary_params": report.binary_params,
+        "real_params": report.real_params,
+        "packed_bytes": report.packed_bytes,
+    }
+
+
+def publish_run(
+    name: str,
+    run_dir: str | Path,
+    description: str,
+    zoo_dir: str | Path = "zoo",
+    version: int = 1,
+    data_dir: str | None = None,
+    registry: Path = REGISTRY_FILE,
+) -> ZooModel:
+    """Evaluate, convert and publish the finished run in ``run_dir`` as zoo model ``name``.
+
+    Writes ``ZOO_DIR/NAME-vVERSION.weights.h5``, ``.tflite`` and ``NAME.md`` and the
+    registry entry. Conversion must pass its audit.
+    """
+    run_dir, zoo_dir = Path(run_dir), Path(zoo_dir)
+    model, recipe = training.load_run(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    test = data.load(recipe.dataset, "test", 500, data_dir=data_dir)
+    flatbuffer, audit = export.convert(model)
+    report = export.parity(model, flatbuffer, export.parity_images(model, recipe.dataset, data_dir))
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "keras": zoo_dir / f"{name}-v{version}.weights.h5",
+        "tflite": zoo_dir / f"{name}-v{version}.tflite",
+    }
+    model.save_weights(paths["keras"])
+    paths["tflite"].write_bytes(flatbuffer)
+    metrics = {
+        "test_top1": top1(model, test),
+        "test_images": sum(int(labels.shape[0]) for _, labels in test),
+        **_cost_metrics(model),
+        "tflite_bytes": len(flatbuffer),
+        "lce_bconv2d": audit.binary_convs,
+        "if_ops": audit.if_ops,
+        "latency_ms": export.latency_ms(flatbuffer),
+        "parity_max_relative_error": report.max_relative_error,
+        "parity_top1_agreement": report.top1_agreement,
+        "parity_images": report.images,
+        "stages": summary["stages"],
+    }
+    entry = ZooModel(
+        name=name,
+        version=version,
+        description=description,
+        preset=recipe.model,
+        overrides=dict(recipe.model_overrides),
+        dataset=recipe.dataset,
+        input_shape=tuple(model.input_shape[1:]),
+        recipe=recipe.name,
+        recipe_overrides=tuple(_recipe_overrides(recipe)),
+        command=_command(recipe.name, str(run_dir), _recipe_overrides(recipe)),
+        trained_here=True,
+        metrics=metrics,
+        files={
+            kind: ZooFile(f"{DEFAULT_HOST}/{path.name}", sha256(path), path.stat().st_size)
+            for kind, path in paths.items()
+        },
+    )
+    write_entry(entry, registry)
+    (zoo_dir / f"{name}.md").write_text(card(entry))
+    return entry
+
+
+def publish_untrained(
+    name: str,
+    recipe_name: str,
+    description: str,
+    zoo_dir: str | Path = "zoo",
+    paper_top1: float | None = None,
+    registry: Path = REGISTRY_FILE,
+) -> ZooModel:
+    """A card without weights for ``recipe_name``'s model: its costs and the command that
+    would train it, marked as not trained here."""
+    recipe = get_recipe(recipe_name)
+    model = models.build(recipe.model, **dict(recipe.model_overrides))
+    metrics = _cost_metrics(model)
+    if paper_top1 is not None:
+        metrics["paper_top1"] = paper_top1
+    entry = ZooModel(
+        name=name,
+        version=1,
+        description=description,
+        preset=recipe.model,
+        overrides=dict(recipe.model_overrides),
+        dataset=recipe.dataset,
+        input_shape=tuple(model.input_shape[1:]),
+        recipe=recipe.name,
+        command=_command(recipe.name, f"runs/{name}", []),
+        trained_here=False,
+        metrics=metrics,
+    )
+    write_entry(entry, registry)
+    Path(zoo_dir).mkdir(parents=True, exist_ok=True)
+    (Path(zoo_dir) / f"{name}.md").write_text(card(entry))
+    return entry
+
+
+def card(entry: ZooModel) -> str:
+    """The model card of ``entry`` (Markdown), generated from its registry data only."""
+    m = entry.metrics
+    lines = [f"# {entry.name} (v{entry.version})", "", entry.description, ""]
+    if not entry.trained_here:
+        lines += [
+            "**Not trained here: no weights are published.** The figures below are costs "
+            "counted by `ebn_tf.cost.profile` on the built model"
+            + (f"; the top-1 ({m['paper_top1']}%) is the paper's." if "paper_top1" in m else "."),
+            "",
+        ]
+    rows = [
+        ("preset", f"`{entry.preset}` {entry.overrides or ''}".strip()),
+        ("dataset", entry.dataset),
+    ]
+    if "test_top1" in m:
+        rows.append(
+            ("top-1, test split", f"{100 * m['test_top1']:.2f}% ({m['test_images']:,} images)")
+        )
+    rows += [
+        ("binary operations (BOPs)", f"{m['bops'] / 1e6:,.2f} M"),
+        ("OPs (BOPs/64 + FLOPs)", f"{m['ops'] / 1e6:,.3f} M"),
+        ("binary weights / real parameters", f"{m['binary_params']:,} / {m['real_params']:,}"),
+        ("packed size (1-bit binary, float32 real)", f"{m['packed_bytes'] / 1024:,.0f} KiB"),
+    ]
+    if "tflite_bytes" in m:
+        rows += [
+            ("TFLite size", f"{m['tflite_bytes'] / 1024:,.0f} KiB"),
+            ("LceBconv2d ops / IF ops", f"{m['lce_bconv2d']} / {m['if_ops']}"),
+            ("latency, LCE interpreter, x86, 1 thread, batch 1", f"{m['latency_ms']:.2f} ms"),
+            (
+                "TFLite vs Keras logits",
+                f"max relative error {m['parity_max_relative_error']:.1e}, top-1 agreement "
+                f"{100 * m['parity_top1_agreement']:.1f}% ({m['parity_images']} images "
+                "covering every expert)",
+            ),
+        ]
+    lines += ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
+    if entry.files:
+        lines += [
+            "## Use",
+            "",
+            "```python",
+            "import ebn_tf.zoo",
+            "",
+            f'model = ebn_tf.zoo.load("{entry.name}")  # pixels as stored (0-255) -> logits',
+            "```",
+            "",
+            f"`python -m zoo evaluate {entry.name}` measures the top-1 again; "
+            f"`python -m zoo download {entry.name} --kind tflite` fetches the TFLite file.",
+            "",
+            "| file | bytes | sha256 |",
+            "|---|---|---|",
+            *(f"| {f.filename} | {f.bytes:,} | `{f.sha256}` |" for f in entry.files.values()),
+            "",
+        ]
+    lines += ["## Training", "", f"Recipe `{entry.recipe}`:", "", "```", entry.command, "```", ""]
+    if "stages" in m:
+        lines += ["| stage | epochs | validation top-1 | minutes |", "|---|---|---|---|"]
+        lines += [
+            f"| {s['name']} | {s['epochs']} | {100 * s['val_accuracy']:.2f}% | "
+            f"{s['seconds'] / 60:.1f} |"
+            for s in m["stages"]
+        ]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,96 @@
+"""The published models, described as data in ``registry.json`` (written by ``publish``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+REGISTRY_FILE = Path(str(resources.files("ebn_tf.zoo").joinpath("registry.json")))
+KINDS = ("keras", "tflite")
+
+
+@dataclass(frozen=True)
+class ZooFile:
+    """One published file: where the default host serves it, its sha256 and size."""
+
+    url: str
+    sha256: str
+    bytes: int
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """A published model.
+
+    Args:
+        name: zoo name.
+        version: bumped whenever a file changes (file names carry it).
+        description: one line.
+        preset: the ``ebn_tf.models`` preset it is built from, with ``overrides``.
+        dataset: the ``ebn_tf.data`` dataset it was trained and is evaluated on.
+        input_shape: image shape; pixels as the dataset stores them (0-255).
+        recipe: the training recipe, with ``recipe_overrides``; ``command`` reproduces it.
+        trained_here: False for a card without weights (the command was not run here).
+        metrics: measured figures (``test_top1``, ``bops``, ``ops``, ``tflite_bytes``, ...).
+        files: ``{"keras": ZooFile, "tflite": ZooFile}``, empty when not trained here.
+    """
+
+    name: str
+    version: int
+    description: str
+    preset: str
+    dataset: str
+    input_shape: tuple[int, ...]
+    recipe: str
+    command: str
+    trained_here: bool
+    metrics: dict
+    overrides: dict = field(default_factory=dict)
+    recipe_overrides: tuple[str, ...] = ()
+    files: dict[str, ZooFile] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, entry: dict) -> ZooModel:
+        entry = dict(entry)
+        entry["input_shape"] = tuple(entry["input_shape"])
+        entry["recipe_overrides"] = tuple(entry.get("recipe_overrides", ()))
+        entry["files"] = {kind: ZooFile(**f) for kind, f in entry.get("files", {}).items()}
+        return cls(**entry)
+
+    def to_json(self) -> dict:
+        entry = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        entry["input_shape"] = list(self.input_shape)
+        entry["recipe_overrides"] = list(self.recipe_overrides)
+        entry["files"] = {kind: vars(f) for kind, f in self.files.items()}
+        return entry
+
+
+def _read(path: Path = REGISTRY_FILE) -> dict[str, ZooModel]:
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    return {name: ZooModel.from_json(entry) for name, entry in entries.items()}
+
+
+def write_entry(model: ZooModel, path: Path = REGISTRY_FILE) -> None:
+    """Add or replace ``model`` in the registry file."""
+    entries = {name: m.to_json() for name, m in _read(path).items()}
+    entries[model.name] = model.to_json()
+    path.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
+
+
+def names() -> list[str]:
+    """Names of the published models."""
+    return sorted(_read())
+
+
+def get(name: str) -> ZooModel:
+    """The registry entry of ``name``; an unknown name lists the known ones."""
+    models = _read()
+    if name not in models:
+        raise ValueError(f"Unknown zoo model {name!r}; known models: {sorted(models)}.")
+    return models[name]

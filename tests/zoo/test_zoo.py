@@ -1,0 +1,169 @@
+"""The zoo client against a real HTTP server on 127.0.0.1 serving the published files."""
+
+import contextlib
+import functools
+import http.server
+import pathlib
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import ebn_tf.zoo as zoo
+from ebn_tf import data
+from ebn_tf.export import interpreter
+
+ZOO_DIR = pathlib.Path(__file__).parents[2] / "zoo"
+PUBLISHED = ("ebnet_fmnist", "binary_fmnist_baseline")
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class TruncatingHandler(QuietHandler):
+    """Announces the whole file, sends half of it and hangs up (an interrupted download)."""
+
+    def do_GET(self):
+        body = (pathlib.Path(self.directory) / self.path.lstrip("/")).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+
+
+@contextlib.contextmanager
+def serve(directory, handler=QuietHandler):
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(directory))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    monkeypatch.setenv(zoo.CACHE_ENV, str(root))
+    monkeypatch.delenv(zoo.MIRROR_ENV, raising=False)
+    return root
+
+
+def cached_files(root: pathlib.Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def test_registry_lists_the_published_models_with_their_files():
+    assert set(PUBLISHED) <= set(zoo.names())
+    for name in PUBLISHED:
+        entry = zoo.get(name)
+        assert entry.trained_here and set(entry.files) == {"keras", "tflite"}
+        for file in entry.files.values():
+            assert len(file.sha256) == 64 and (ZOO_DIR / file.filename).stat().st_size == file.bytes
+        assert (ZOO_DIR / f"{name}.md").exists()
+    imagenet = zoo.get("ebnet_imagenet")
+    assert not imagenet.trained_here and not imagenet.files
+    with pytest.raises(ValueError, match="not trained here.*python -m train --recipe imagenet"):
+        zoo.download("ebnet_imagenet")
+
+
+def test_download_verifies_and_caches_then_works_without_the_server(cache):
+    with serve(ZOO_DIR) as url:
+        path = zoo.download("ebnet_fmnist", "tflite", mirror=url)
+    assert (
+        path.parent == cache
+        and zoo.files.sha256(path) == zoo.get("ebnet_fmnist").files["tflite"].sha256
+    )
+    # The server is gone: the cache answers, whatever the mirror.
+    assert zoo.download("ebnet_fmnist", "tflite", mirror="http://127.0.0.1:9") == path
+    assert cached_files(cache) == [path.name]
+
+
+def test_local_directory_mirror_from_the_environment(cache, monkeypatch):
+    monkeypatch.setenv(zoo.MIRROR_ENV, str(ZOO_DIR))
+    path = zoo.download("binary_fmnist_baseline", "keras")
+    assert path.read_bytes() == (ZOO_DIR / path.name).read_bytes()
+
+
+def test_corrupt_file_raises_and_leaves_the_cache_clean(cache, tmp_path):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(ZOO_DIR, mirror)
+    name = zoo.get("ebnet_fmnist").files["keras"].filename
+    corrupt = bytearray((mirror / name).read_bytes())
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    (mirror / name).write_bytes(bytes(corrupt))
+    with serve(mirror) as url, pytest.raises(OSError, match="sha256"):
+        zoo.download("ebnet_fmnist", "keras", mirror=url)
+    assert cached_files(cache) == []
+
+
+def test_interrupted_download_raises_and_leaves_the_cache_clean(cache):
+    with serve(ZOO_DIR, TruncatingHandler) as url, pytest.raises(OSError, match="Could not"):
+        zoo.download("ebnet_fmnist", "keras", mirror=url)
+    assert cached_files(cache) == []
+
+
+def test_missing_host_names_the_fix(cache):
+    with pytest.raises(OSError, match=zoo.MIRROR_ENV):
+        zoo.download("ebnet_fmnist", "keras", mirror="http://127.0.0.1:9")
+    assert cached_files(cache) == []
+
+
+def test_unknown_name_lists_the_known_ones(cache):
+    with pytest.raises(ValueError, match="known models: .*ebnet_fmnist"):
+        zoo.load("ebnet_mnist")
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_loaded_model_takes_raw_images_and_scores_its_card(name, cache, fmnist_data_dir):
+    card = zoo.get(name).metrics["test_top1"]
+    accuracy = zoo.evaluate(name, data_dir=str(fmnist_data_dir), mirror=ZOO_DIR)
+    assert abs(accuracy - card) <= 0.001
+
+    # Raw 0-255 pixels in, logits out; the TFLite file predicts the same classes.
+    images, labels = next(iter(data.load("fashion_mnist", "test", 100, data_dir=fmnist_data_dir)))
+    keras_top1 = zoo.load(name, mirror=ZOO_DIR).predict(images, verbose=0).argmax(1)
+    runner = interpreter(zoo.download(name, "tflite", mirror=ZOO_DIR).read_bytes())
+    tflite_top1 = np.array([runner.predict(image[None]).argmax() for image in images.numpy()])
+    assert np.mean(tflite_top1 == keras_top1) >= 0.99
+    assert np.mean(keras_top1 == labels.numpy()) > 0.8
+
+
+def test_app_lists_and_evaluates_from_a_served_mirror(cache, fmnist_data_dir):
+    listed = subprocess.run(
+        [sys.executable, "-m", "zoo", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    assert all(name in listed for name in (*PUBLISHED, "ebnet_imagenet"))
+    with serve(ZOO_DIR) as url:
+        evaluated = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "zoo",
+                "evaluate",
+                "ebnet_fmnist",
+                "--limit",
+                "500",
+                "--mirror",
+                url,
+                "--data_dir",
+                str(fmnist_data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    assert "ebnet_fmnist: top-1 on test" in evaluated and "(card:" in evaluated
+    failed = subprocess.run(
+        [sys.executable, "-m", "zoo", "info", "nope"], capture_output=True, text=True
+    )
+    assert failed.returncode != 0 and "known models" in failed.stderr
