@@ -11,12 +11,11 @@ non-zero when the audit fails.
 """
 
 import sys
-from pathlib import Path
 
 from absl import app, flags, logging
 
-from ebn_tf import export, training, zoo
-from ebn_tf._keras import keras
+from ebn_tf import export
+from ebn_tf.sources import load_model
 
 flags.DEFINE_string(
     "model", None, "Run directory of the train app, a .keras/.h5 model or a zoo name."
@@ -29,21 +28,6 @@ flags.DEFINE_integer("threads", 1, "Interpreter threads for the latency measurem
 flags.DEFINE_string("data_dir", None, "tensorflow-datasets data dir for the parity images.")
 flags.DEFINE_bool("allow_audit_failure", False, "Write the file even if its audit fails.")
 FLAGS = flags.FLAGS
-
-
-def load_model(path: str) -> tuple[keras.Model, str | None]:
-    """The model at ``path`` (run dir, Keras file or zoo name) and its dataset (or None)."""
-    if Path(path).is_dir():
-        model, recipe = training.load_run(path)
-        return model, recipe.dataset
-    if Path(path).exists():
-        return keras.models.load_model(path), None
-    if path in zoo.names():
-        return zoo.load(path), zoo.get(path).dataset
-    raise FileNotFoundError(
-        f"No model at {path}: give a run directory, a .keras/.h5 file or a zoo name "
-        f"({zoo.names()})."
-    )
 
 
 def main(argv):
@@ -63,7 +47,7 @@ def main(argv):
             int8_range=(-FLAGS.int8_range, FLAGS.int8_range) if int8 else None,
             strict=not FLAGS.allow_audit_failure,
         )
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         sys.exit(f"error: {error}")
     with open(FLAGS.output, "wb") as f:
         f.write(flatbuffer)

@@ -29,12 +29,14 @@ class DatasetInfo:
     Args:
         name: the dataset's name.
         num_classes: number of labels.
+        class_names: the label names, by index.
         input_shape: shape of the images ``load`` yields.
         split_sizes: number of examples of ``"train"``, ``"validation"`` and ``"test"``.
     """
 
     name: str
     num_classes: int
+    class_names: tuple[str, ...]
     input_shape: tuple[int, int, int]
     split_sizes: dict[str, int]
 
@@ -69,6 +71,7 @@ def info(
     return DatasetInfo(
         name=name,
         num_classes=builder.info.features["label"].num_classes,
+        class_names=tuple(builder.info.features["label"].names),
         input_shape=spec.input_shape,
         split_sizes=_split_sizes(spec, builder, validation_fraction),
     )

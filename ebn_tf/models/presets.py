@@ -92,6 +92,21 @@ register(
     )
 )
 
+# The starting point of the growth search on Fashion-MNIST (ebn_tf.search): groups 1,
+# half the widths of ebnet_fmnist; the search grows depth, width (with a^2 groups) and experts.
+register(
+    EBNetConfig(
+        name="fmnist_search_base",
+        **FMNIST,
+        stem_width=32,
+        widths=(32, 64, 128),
+        blocks=(1, 1, 1),
+        groups=(1, 1, 1),
+        strides=(2, 2, 1),
+        num_experts=1,
+    )
+)
+
 # For fast tests.
 register(
     EBNetConfig(

@@ -1,0 +1,13 @@
+"""Expert analysis: usage per layer, expert-by-class, t-SNE of features (Fig. 1b)."""
+
+from ebn_tf.analysis.report import analyze, class_information
+from ebn_tf.analysis.usage import COLLAPSE_SHARE, LayerUsage, expert_by_class, expert_usage
+
+__all__ = [
+    "COLLAPSE_SHARE",
+    "LayerUsage",
+    "analyze",
+    "class_information",
+    "expert_by_class",
+    "expert_usage",
+]

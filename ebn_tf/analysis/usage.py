@@ -1,0 +1,72 @@
+"""How the gates use their experts: counts, entropy, collapse, expert-by-class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ebn_tf._keras import keras
+from ebn_tf.layers import expert_layers, selected_experts
+
+# A layer sending more than this share of samples to one expert is reported as collapsed.
+COLLAPSE_SHARE = 0.95
+
+
+def expert_usage(model: keras.Model, images, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """For each expert layer (by name), the number of ``images`` sent to each expert."""
+    sizes = {layer.name: layer.num_experts for layer in expert_layers(model)}
+    return {
+        name: np.bincount(chosen, minlength=sizes[name])
+        for name, chosen in selected_experts(model, images, batch_size).items()
+    }
+
+
+@dataclass(frozen=True)
+class LayerUsage:
+    """Usage of one expert layer.
+
+    Args:
+        counts: samples per expert.
+        entropy_bits: entropy of the usage distribution, in bits (``log2(N)`` when uniform).
+        collapsed: more than ``COLLAPSE_SHARE`` of the samples go to one expert.
+    """
+
+    name: str
+    counts: list[int]
+
+    @property
+    def shares(self) -> np.ndarray:
+        return np.asarray(self.counts) / max(sum(self.counts), 1)
+
+    @property
+    def entropy_bits(self) -> float:
+        p = self.shares[self.shares > 0]
+        return float(-(p * np.log2(p)).sum())
+
+    @property
+    def max_entropy_bits(self) -> float:
+        return float(np.log2(len(self.counts)))
+
+    @property
+    def collapsed(self) -> bool:
+        return bool(self.shares.max() > COLLAPSE_SHARE)
+
+    def to_json(self) -> dict:
+        return {
+            "counts": [int(c) for c in self.counts],
+            "entropy_bits": self.entropy_bits,
+            "max_entropy_bits": self.max_entropy_bits,
+            "collapsed": self.collapsed,
+        }
+
+
+def usage_report(usage: dict[str, np.ndarray]) -> list[LayerUsage]:
+    return [LayerUsage(name, [int(c) for c in counts]) for name, counts in usage.items()]
+
+
+def expert_by_class(chosen: np.ndarray, labels: np.ndarray, num_experts: int, num_classes: int):
+    """``(num_experts, num_classes)`` counts of samples of each class sent to each expert."""
+    matrix = np.zeros((num_experts, num_classes), np.int64)
+    np.add.at(matrix, (np.asarray(chosen), np.asarray(labels)), 1)
+    return matrix

@@ -1,0 +1,27 @@
+"""One way for the apps to name a model: a run directory, a saved Keras file or a zoo name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ebn_tf import training, zoo
+from ebn_tf._keras import keras
+
+
+def load_model(source: str) -> tuple[keras.Model, str | None]:
+    """The model ``source`` names and the dataset it was trained on (None if unknown).
+
+    ``source`` is a finished run directory of the train app (its final binary model), a
+    ``.keras``/``.h5`` file, or a zoo model name (downloaded and verified).
+    """
+    if Path(source).is_dir():
+        model, recipe = training.load_run(source)
+        return model, recipe.dataset
+    if Path(source).exists():
+        return keras.models.load_model(source), None
+    if source in zoo.names():
+        return zoo.load(source), zoo.get(source).dataset
+    raise FileNotFoundError(
+        f"No model {source!r}: give a run directory, a .keras/.h5 file or a zoo name "
+        f"({zoo.names()})."
+    )
