@@ -14,6 +14,7 @@ from ebn_tf.export.convert import (
 )
 from ebn_tf.export.graph import ExpertSwitch, inference_model
 from ebn_tf.export.parity import (
+    SIGN_MARGIN,
     ParityReport,
     covering_images,
     interpreter,
@@ -21,9 +22,11 @@ from ebn_tf.export.parity import (
     latency_samples,
     parity,
     parity_images,
+    sign_margins,
 )
 
 __all__ = [
+    "SIGN_MARGIN",
     "TARGETS",
     "AuditReport",
     "ExpertSwitch",
@@ -39,6 +42,7 @@ __all__ = [
     "latency_samples",
     "parity",
     "parity_images",
+    "sign_margins",
     "to_float_tflite",
     "to_tflite",
 ]

@@ -25,18 +25,34 @@ def interpreter(flatbuffer: bytes, threads: int = 1, xnnpack: bool = False) -> I
     )
 
 
+# An image whose binarised inputs all lie this far from 0 (relative to each input's RMS)
+# cannot flip a sign through float rounding; within it, TFLite must match Keras closely.
+SIGN_MARGIN = 1e-5
+
+
 @dataclass(frozen=True)
 class ParityReport:
     """TFLite vs Keras on the same images.
 
+    A trained binary network is discontinuous at 0: TFLite folds BatchNorm in another
+    float order than Keras, so a binarised input within float rounding of 0 can take the
+    other sign, and one flipped bit moves the logits by ~1e-2 (measured: a 1e-6 relative
+    change of the weights alone moves Keras' own logits by up to 0.11). Parity is
+    therefore judged on the images whose sign inputs all keep ``SIGN_MARGIN`` from 0.
+
     Args:
-        max_relative_error: max over images of ``max|tflite - keras| / max|keras|`` (logits).
+        max_relative_error: max over all images of ``max|tflite - keras| / max|keras|``.
+        max_relative_error_clear: the same over images whose every binarised input keeps
+            ``SIGN_MARGIN`` (times its RMS) from 0 (None if there is none).
+        near_zero_images: images with a binarised input closer to 0 than that.
         top1_agreement: share of images with the same top-1 class.
         images: number of images compared.
         uncovered: ``(layer, expert)`` pairs that no image selected.
     """
 
     max_relative_error: float
+    max_relative_error_clear: float | None
+    near_zero_images: int
     top1_agreement: float
     images: int
     uncovered: list[tuple[str, int]]
@@ -49,10 +65,34 @@ class ParityReport:
                 f"{len(self.uncovered)} (layer, expert) pairs never selected: {self.uncovered[:4]}"
             )
         )
-        return (
-            f"parity on {self.images} images: max relative error {self.max_relative_error:.2e}, "
-            f"top-1 agreement {100 * self.top1_agreement:.2f}%; {coverage}"
+        clear = (
+            f"{self.max_relative_error_clear:.2e}"
+            if self.max_relative_error_clear is not None
+            else "n/a"
         )
+        return (
+            f"parity on {self.images} images: max relative error {clear} on the "
+            f"{self.images - self.near_zero_images} whose sign inputs keep {SIGN_MARGIN:g} "
+            f"from 0 ({self.max_relative_error:.2e} on all), top-1 agreement "
+            f"{100 * self.top1_agreement:.2f}%; {coverage}"
+        )
+
+
+def sign_margins(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """Per image, the smallest ``|x| / rms(x)`` over the binarised inputs of every expert
+    layer: how near float rounding comes to flipping one of its signs."""
+    binarised = [layer for layer in expert_layers(model) if layer.binary_activations]
+    if not binarised:
+        return np.full(len(images), np.inf)
+    probe = keras.Model(model.inputs, [layer.input for layer in binarised])
+    inputs = probe.predict(images, verbose=0)
+    inputs = inputs if isinstance(inputs, list) else [inputs]
+    margins = []
+    for x in inputs:
+        flat = np.abs(x.reshape(len(x), -1))
+        rms = np.sqrt((flat**2).mean(axis=1, keepdims=True))
+        margins.append((flat / np.maximum(rms, 1e-30)).min(axis=1))
+    return np.min(margins, axis=0)
 
 
 def covering_images(model: keras.Model, pool: np.ndarray, limit: int = 64) -> np.ndarray:
@@ -100,8 +140,11 @@ def parity(model: keras.Model, flatbuffer: bytes, images: np.ndarray) -> ParityR
         for e in range(layer.num_experts)
         if e not in set(chosen[layer.name].tolist())
     ]
+    clear = sign_margins(model, images) >= SIGN_MARGIN
     return ParityReport(
         float(relative.max()),
+        float(relative[clear].max()) if clear.any() else None,
+        int((~clear).sum()),
         float(np.mean(converted.argmax(1) == reference.argmax(1))),
         len(images),
         uncovered,

@@ -85,6 +85,8 @@ def publish_run(
         "if_ops": audit.if_ops,
         "latency_ms": export.latency_ms(flatbuffer),
         "parity_max_relative_error": report.max_relative_error,
+        "parity_max_relative_error_clear": report.max_relative_error_clear,
+        "parity_near_zero_images": report.near_zero_images,
         "parity_top1_agreement": report.top1_agreement,
         "parity_images": report.images,
         "stages": summary["stages"],
@@ -178,9 +180,12 @@ def card(entry: ZooModel) -> str:
             ("latency, LCE interpreter, x86, 1 thread, batch 1", f"{m['latency_ms']:.2f} ms"),
             (
                 "TFLite vs Keras logits",
-                f"max relative error {m['parity_max_relative_error']:.1e}, top-1 agreement "
-                f"{100 * m['parity_top1_agreement']:.1f}% ({m['parity_images']} images "
-                "covering every expert)",
+                f"max relative error {m['parity_max_relative_error_clear']:.1e} on the "
+                f"{m['parity_images'] - m['parity_near_zero_images']} of {m['parity_images']} "
+                "images (covering every expert) whose sign inputs keep "
+                f"{export.SIGN_MARGIN:g} x RMS from 0, "
+                f"{m['parity_max_relative_error']:.1e} on all; top-1 agreement "
+                f"{100 * m['parity_top1_agreement']:.1f}%",
             ),
         ]
     lines += ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]

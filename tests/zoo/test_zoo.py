@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 import ebn_tf.zoo as zoo
-from ebn_tf import data
-from ebn_tf.export import interpreter
+from ebn_tf import data, export
 
 ZOO_DIR = pathlib.Path(__file__).parents[2] / "zoo"
 PUBLISHED = ("ebnet_fmnist", "binary_fmnist_baseline")
@@ -132,7 +131,7 @@ def test_loaded_model_takes_raw_images_and_scores_its_card(name, cache, fmnist_d
     # Raw 0-255 pixels in, logits out; the TFLite file predicts the same classes.
     images, labels = next(iter(data.load("fashion_mnist", "test", 100, data_dir=fmnist_data_dir)))
     keras_top1 = zoo.load(name, mirror=ZOO_DIR).predict(images, verbose=0).argmax(1)
-    runner = interpreter(zoo.download(name, "tflite", mirror=ZOO_DIR).read_bytes())
+    runner = export.interpreter(zoo.download(name, "tflite", mirror=ZOO_DIR).read_bytes())
     tflite_top1 = np.array([runner.predict(image[None]).argmax() for image in images.numpy()])
     assert np.mean(tflite_top1 == keras_top1) >= 0.99
     assert np.mean(keras_top1 == labels.numpy()) > 0.8
@@ -167,3 +166,13 @@ def test_app_lists_and_evaluates_from_a_served_mirror(cache, fmnist_data_dir):
         [sys.executable, "-m", "zoo", "info", "nope"], capture_output=True, text=True
     )
     assert failed.returncode != 0 and "known models" in failed.stderr
+
+
+def test_published_tflite_matches_keras_wherever_no_sign_sits_at_zero(cache, fmnist_data_dir):
+    model = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
+    flatbuffer = zoo.download("ebnet_fmnist", "tflite", mirror=ZOO_DIR).read_bytes()
+    images = export.parity_images(model, "fashion_mnist", str(fmnist_data_dir))
+    report = export.parity(model, flatbuffer, images)
+    assert not report.uncovered and report.max_relative_error_clear <= 1e-4
+    # Larger errors only where a binarised input lies within float rounding of 0.
+    assert report.max_relative_error <= 1e-4 or report.near_zero_images > 0
