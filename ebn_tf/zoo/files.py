@@ -84,6 +84,12 @@ def download(
                 f"{MIRROR_ENV} (or mirror=) at a base URL or local directory holding "
                 f"{file.filename}."
             ) from error
+        size = Path(fetched).stat().st_size
+        if size != file.bytes:
+            raise OSError(
+                f"Incomplete download of {url}: {size:,} of {file.bytes:,} bytes. Nothing was "
+                "cached. Fix: retry, or check the mirror's copy."
+            )
         actual = sha256(Path(fetched))
         if actual != file.sha256:
             raise OSError(
