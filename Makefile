@@ -41,3 +41,5 @@ demo: export TF_CPP_MIN_LOG_LEVEL = 2
 demo: setup
 	$(PY) -m train --recipe fmnist_quick --model_dir runs/fmnist_quick
 	$(PY) -m convert --model runs/fmnist_quick --output runs/fmnist_quick/model.tflite
+	$(PY) -m zoo list
+	$(PY) -m zoo evaluate ebnet_fmnist

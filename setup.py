@@ -4,7 +4,9 @@ setup(
     name="ebn_tf",
     version="0.1.0",
     description="Expert Binary Networks (EBNet) in Keras: training with larq, export with LCE.",
-    packages=find_packages(include=["ebn_tf", "ebn_tf.*", "train", "convert", "zoo"]),
+    packages=find_packages(
+        include=["ebn_tf", "ebn_tf.*", "train", "convert", "zoo", "analyze", "search"]
+    ),
     package_data={"ebn_tf.zoo": ["registry.json"]},
     python_requires=">=3.11,<3.12",
     # The stack of ../shared/design/LCE.md, checked to work together.
@@ -20,6 +22,8 @@ setup(
         "importlib_resources",
         "tensorboard",
         "etils",
+        "matplotlib",
+        "scikit-learn",
     ],
     extras_require={"dev": ["pytest", "ruff==0.17.6"]},
     entry_points={
@@ -27,6 +31,8 @@ setup(
             "ebn-train=train.__main__:run",
             "ebn-convert=convert.__main__:run",
             "ebn-zoo=zoo.__main__:run",
+            "ebn-analyze=analyze.__main__:run",
+            "ebn-search=search.__main__:run",
         ]
     },
 )
