@@ -80,7 +80,9 @@ class ParityReport:
 
 def sign_margins(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """Per image, the smallest ``|x| / rms(x)`` over the binarised inputs of every expert
-    layer: how near float rounding comes to flipping one of its signs."""
+    layer: how near float rounding comes to flipping one of its signs. Exact zeros are
+    left out: they come from zero terms (an untrained BatchNorm after a ReLU), which
+    TFLite computes as zero too."""
     binarised = [layer for layer in expert_layers(model) if layer.binary_activations]
     if not binarised:
         return np.full(len(images), np.inf)
@@ -91,7 +93,8 @@ def sign_margins(model: keras.Model, images: np.ndarray) -> np.ndarray:
     for x in inputs:
         flat = np.abs(x.reshape(len(x), -1))
         rms = np.sqrt((flat**2).mean(axis=1, keepdims=True))
-        margins.append((flat / np.maximum(rms, 1e-30)).min(axis=1))
+        relative = np.where(flat > 0, flat / np.maximum(rms, 1e-30), np.inf)
+        margins.append(relative.min(axis=1))
     return np.min(margins, axis=0)
 
 
