@@ -23,7 +23,11 @@ flags.DEFINE_string(
 flags.DEFINE_string("output", None, "Where to write the .tflite file.")
 flags.DEFINE_enum("target", "arm", export.TARGETS, "LCE target.")
 flags.DEFINE_enum("io_type", "float32", ["float32", "int8"], "Input and output type.")
-flags.DEFINE_float("int8_range", 6.0, "int8 only: arrays without a range use [-r, r].")
+flags.DEFINE_float(
+    "int8_range",
+    6.0,
+    "int8 only: every float array uses [-r, r] (uncalibrated: size/latency only).",
+)
 flags.DEFINE_integer("threads", 1, "Interpreter threads for the latency measurement.")
 flags.DEFINE_string("data_dir", None, "tensorflow-datasets data dir for the parity images.")
 flags.DEFINE_bool("allow_audit_failure", False, "Write the file even if its audit fails.")

@@ -104,6 +104,8 @@ def test_bad_options():
         export.to_tflite(model, target="gpu")
     with pytest.raises(export.ExportError, match="int8_range"):
         export.to_tflite(model, inference_input_type="int8")
+    with pytest.warns(UserWarning, match="uncalibrated range"):
+        export.to_tflite(model, inference_input_type="int8", int8_range=(-6, 6))
 
 
 def test_audit_catches_a_float_conv_on_binarised_data():
