@@ -1,7 +1,7 @@
 """The network growth search: enumerate, cost, train with a proxy recipe, rank, plot.
 
     python -m search --output_dir runs/search --max_bops 32e6
-    python -m search --base fmnist_search_base --blocks 1,1,1 1,2,1 --expansions 1,2 \\
+    python -m search --base fmnist_search_base --blocks 1-1-1,1-2-1 --expansions 1,2 \\
         --experts 1,4 --recipe fmnist_proxy --override train_limit=12800 --output_dir DIR
 
 Rerunning the same command resumes: finished candidates are kept and skipped. Writes
@@ -30,8 +30,11 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    del argv
     logging.set_verbosity(logging.INFO)
+    if len(argv) > 1:
+        sys.exit(
+            f"Unexpected arguments {argv[1:]}: lists are comma-separated (--blocks 1-1-1,1-2-1)."
+        )
     if not FLAGS.output_dir:
         sys.exit("--output_dir is required (see --help).")
     try:

@@ -9,14 +9,12 @@
 
 --mirror (or EBN_ZOO_MIRROR) is a base URL or a local directory replacing the default
 host. This folder is such a mirror: in a source checkout, where it holds the published
-files, it is the app's default. Files are cached under the Keras cache dir (EBN_ZOO_CACHE
+files, it is used by default. Files are cached under the Keras cache dir (EBN_ZOO_CACHE
 overrides it).
 """
 
 import json
-import os
 import sys
-from pathlib import Path
 
 from absl import app, flags, logging
 
@@ -35,16 +33,6 @@ flags.DEFINE_float("paper_top1", None, "publish --untrained_recipe: the paper's 
 flags.DEFINE_string("description", "", "publish: one line for the card.")
 flags.DEFINE_string("zoo_dir", "zoo", "publish: where files and cards are written.")
 FLAGS = flags.FLAGS
-
-HERE = Path(__file__).parent
-
-
-def mirror() -> str | None:
-    """--mirror, else EBN_ZOO_MIRROR, else this folder if it holds published files."""
-    if FLAGS.mirror or os.environ.get(zoo.MIRROR_ENV):
-        return FLAGS.mirror
-    published = [f.filename for n in zoo.names() for f in zoo.get(n).files.values()]
-    return str(HERE) if any((HERE / name).exists() for name in published) else None
 
 
 def table() -> str:
@@ -88,11 +76,12 @@ def main(argv):
         elif command == "info":
             print(json.dumps(zoo.get(name).to_json(), indent=2))
         elif command == "download":
-            print(zoo.download(name, FLAGS.kind, mirror()))
+            print(zoo.download(name, FLAGS.kind, FLAGS.mirror))
         elif command == "evaluate":
-            accuracy = zoo.evaluate(name, FLAGS.split, FLAGS.limit, FLAGS.data_dir, mirror())
+            accuracy = zoo.evaluate(name, FLAGS.split, FLAGS.limit, FLAGS.data_dir, FLAGS.mirror)
             card = zoo.get(name).metrics.get("test_top1")
-            reference = f" (card: {100 * card:.2f}%)" if card is not None else ""
+            full_test = FLAGS.split == "test" and FLAGS.limit is None
+            reference = f" (card: {100 * card:.2f}%)" if card is not None and full_test else ""
             print(f"{name}: top-1 on {FLAGS.split} {100 * accuracy:.2f}%{reference}")
         else:
             entry = publish(name)

@@ -18,5 +18,7 @@ def features(model: keras.Model, images, batch_size: int = 256) -> np.ndarray:
 
 def tsne(points: np.ndarray, seed: int = 0) -> np.ndarray:
     """scikit-learn's t-SNE of ``points`` into 2-D (perplexity capped for small sets)."""
+    if len(points) < 10:
+        raise ValueError(f"t-SNE needs at least 10 images, got {len(points)}.")
     perplexity = min(30.0, (len(points) - 1) / 3)
     return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(points)

@@ -10,7 +10,7 @@ import numpy as np
 from ebn_tf._keras import keras
 from ebn_tf.analysis import plots
 from ebn_tf.analysis.features import features, tsne
-from ebn_tf.analysis.usage import expert_by_class, usage_report
+from ebn_tf.analysis.usage import expert_by_class, usage_counts, usage_report
 from ebn_tf.layers import expert_layers, selected_experts
 
 
@@ -58,7 +58,7 @@ def analyze(
     num_classes = int(model.output_shape[-1])
     class_names = list(class_names or [str(c) for c in range(num_classes)])
     chosen = {name: v for name, v in selected_experts(model, images).items() if name in names}
-    usage = usage_report({n: np.bincount(chosen[n], minlength=experts[n]) for n in names})
+    usage = usage_report(usage_counts(model, chosen))
     matrices = {n: expert_by_class(chosen[n], labels, experts[n], num_classes) for n in names}
     logits = model.predict(images, verbose=0)
     result = {

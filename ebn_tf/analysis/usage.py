@@ -15,21 +15,24 @@ COLLAPSE_SHARE = 0.95
 
 def expert_usage(model: keras.Model, images, batch_size: int = 256) -> dict[str, np.ndarray]:
     """For each expert layer (by name), the number of ``images`` sent to each expert."""
+    return usage_counts(model, selected_experts(model, images, batch_size))
+
+
+def usage_counts(model: keras.Model, chosen: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per layer, samples per expert, from the per-sample choices of ``selected_experts``."""
     sizes = {layer.name: layer.num_experts for layer in expert_layers(model)}
-    return {
-        name: np.bincount(chosen, minlength=sizes[name])
-        for name, chosen in selected_experts(model, images, batch_size).items()
-    }
+    return {name: np.bincount(c, minlength=sizes[name]) for name, c in chosen.items()}
 
 
 @dataclass(frozen=True)
 class LayerUsage:
-    """Usage of one expert layer.
+    """Usage of one expert layer: ``entropy_bits`` of the usage distribution (``log2(N)``
+    when uniform) and ``collapsed`` (more than ``COLLAPSE_SHARE`` of the samples go to one
+    expert).
 
     Args:
+        name: the layer's name.
         counts: samples per expert.
-        entropy_bits: entropy of the usage distribution, in bits (``log2(N)`` when uniform).
-        collapsed: more than ``COLLAPSE_SHARE`` of the samples go to one expert.
     """
 
     name: str

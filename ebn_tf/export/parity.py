@@ -39,6 +39,8 @@ class ParityReport:
     other sign, and one flipped bit moves the logits by ~1e-2 (measured: a 1e-6 relative
     change of the weights alone moves Keras' own logits by up to 0.11). Parity is
     therefore judged on the images whose sign inputs all keep ``SIGN_MARGIN`` from 0.
+    (A gate whose two best logits tie within rounding would switch experts the same way;
+    it is not screened, and was not seen in the measurements.)
 
     Args:
         max_relative_error: max over all images of ``max|tflite - keras| / max|keras|``.
@@ -72,7 +74,7 @@ class ParityReport:
         )
         return (
             f"parity on {self.images} images: max relative error {clear} on the "
-            f"{self.images - self.near_zero_images} whose sign inputs keep {SIGN_MARGIN:g} "
+            f"{self.images - self.near_zero_images} whose sign inputs keep {SIGN_MARGIN:g} x RMS "
             f"from 0 ({self.max_relative_error:.2e} on all), top-1 agreement "
             f"{100 * self.top1_agreement:.2f}%; {coverage}"
         )

@@ -12,6 +12,7 @@ from ebn_tf import models
 from ebn_tf.search.plot import pareto_front, pareto_plot
 from ebn_tf.search.space import Candidate, Costed, within_budget
 from ebn_tf.training import Recipe, train
+from ebn_tf.training.trainer import check_run_recipe
 
 COLUMNS = (
     "rank",
@@ -42,21 +43,30 @@ def search(
 
     Each candidate trains into ``OUTPUT_DIR/candidates/ID`` with the train app's trainer,
     so an interrupted search resumes mid-candidate and a finished candidate (its
-    ``summary.json``) is read back, not trained again. Ranked by validation top-1 (the test
+    ``summary.json``) is read back, not trained again; a candidate directory holding a run
+    of another proxy recipe is an error. Ranked by validation top-1 (the test
     split is never used to choose). Writes ``results.csv``, ``results.md`` and
     ``pareto.png`` (validation top-1 against OPs).
     """
     output_dir = Path(output_dir)
     config = models.get_config(base)
+    if not found:
+        raise ValueError(
+            "No candidate to search: give at least one depth, expansion and expert count."
+        )
     kept, dropped = within_budget(config, found, max_bops, max_ops)
     if not kept:
+        reasons = "; ".join(f"{c.id}: {c.dropped}" for c in dropped[:4])
         raise ValueError(
-            f"No candidate fits the budget (BOPs <= {max_bops}, OPs <= {max_ops}); "
-            f"cheapest dropped: {min(dropped, key=lambda c: c.bops or float('inf'))}."
+            f"Every candidate was dropped ({reasons}; ...). Fix: raise the budget "
+            "or choose expansions whose a^2 groups divide the base's channels."
         )
     rows = []
     for index, costed in enumerate(kept, start=1):
         run_dir = output_dir / "candidates" / costed.id
+        recipe = proxy.replace(model=base, model_overrides=costed.candidate.overrides(config))
+        # A finished candidate is kept only if it was trained with this very recipe.
+        check_run_recipe(recipe, run_dir)
         finished = (run_dir / "summary.json").exists()
         logging.info(
             "candidate %d/%d %s%s",
@@ -65,7 +75,6 @@ def search(
             costed.id,
             " (finished: kept)" if finished else "",
         )
-        recipe = proxy.replace(model=base, model_overrides=costed.candidate.overrides(config))
         summary = (
             json.loads((run_dir / "summary.json").read_text())
             if finished

@@ -63,12 +63,13 @@ class Candidate:
 def candidates(
     blocks: list[tuple[int, ...]], expansions: list[int], experts: list[int]
 ) -> list[Candidate]:
-    """Every combination; the aggregation conv is tried on and off where there are groups."""
+    """Every combination, once; the aggregation conv is tried on and off where there are
+    groups."""
     found = []
     for depth, a, n in itertools.product(blocks, expansions, experts):
         for aggregation in (False, True) if a > 1 else (False,):
             found.append(Candidate(tuple(depth), a, aggregation, n))
-    return found
+    return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,21 @@ class _Run:
         }
 
 
+def check_run_recipe(recipe: Recipe, model_dir: str | Path) -> None:
+    """Raise if ``model_dir`` holds a run of another recipe (resuming would mix the two)."""
+    recipe_file = Path(model_dir) / "recipe.json"
+    if not recipe_file.exists():
+        return
+    before = json.loads(recipe_file.read_text())
+    resolved = json.loads(json.dumps(recipe.to_json()))
+    if before != resolved:
+        changed = sorted(k for k in resolved if before.get(k) != resolved[k])
+        raise ValueError(
+            f"{model_dir} holds a run of another recipe (differs in {changed}); resuming it "
+            "would mix the two. Fix: use a new --model_dir, or the run's own recipe and overrides."
+        )
+
+
 def train(
     recipe: Recipe,
     model_dir: str | Path,
@@ -232,16 +247,8 @@ def train(
     """
     run = _Run(recipe, model_dir, strategy, data_dir, verbose)
     run.dir.mkdir(parents=True, exist_ok=True)
-    recipe_file = run.dir / "recipe.json"
-    resolved = json.loads(json.dumps(recipe.to_json()))
-    if recipe_file.exists() and json.loads(recipe_file.read_text()) != resolved:
-        before = json.loads(recipe_file.read_text())
-        changed = sorted(k for k in resolved if before.get(k) != resolved[k])
-        raise ValueError(
-            f"{model_dir} holds a run of another recipe (differs in {changed}); resuming it "
-            "would mix the two. Fix: use a new --model_dir, or the run's own recipe and overrides."
-        )
-    recipe_file.write_text(json.dumps(resolved, indent=2))
+    check_run_recipe(recipe, run.dir)
+    (run.dir / "recipe.json").write_text(json.dumps(recipe.to_json(), indent=2))
     stages = [run.stage(stage) for stage in recipe.stages()]
     summary = {"recipe": recipe.name, "stages": stages, "final": run.final()}
     (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -33,10 +35,17 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# In a source checkout the repository's zoo/ folder holds the published files.
+CHECKOUT_MIRROR = Path(__file__).resolve().parents[2] / "zoo"
+
+
 def source_url(file: ZooFile, mirror: str | os.PathLike | None = None) -> str:
-    """Where to fetch ``file``: its own url, or the same file name at ``mirror`` (a base URL
-    or a local directory; default ``$EBN_ZOO_MIRROR``)."""
+    """Where to fetch ``file``: the same file name at ``mirror`` (a base URL or a local
+    directory; default ``$EBN_ZOO_MIRROR``), else the checkout's ``zoo/`` folder if it
+    holds the file, else the file's own url. Every source is sha256-verified."""
     mirror = mirror or os.environ.get(MIRROR_ENV)
+    if not mirror and (CHECKOUT_MIRROR / file.filename).is_file():
+        mirror = CHECKOUT_MIRROR
     if not mirror:
         return file.url
     mirror = str(mirror)
@@ -51,9 +60,11 @@ def download(
     """The local path of zoo model ``name``'s ``kind`` file (``"keras"`` weights or
     ``"tflite"``), downloaded and sha256-verified unless the cache already holds it.
 
-    A download goes to a temporary directory inside the cache and is moved in only once
-    its hash matches, so a failed, corrupt or interrupted download leaves nothing behind.
-    A cached file whose hash no longer matches is replaced.
+    A download goes to a hidden ``.partial-*`` directory inside the cache and is moved in
+    only once its size and hash match, so a failed, corrupt or interrupted (exception,
+    Ctrl-C) download leaves nothing behind; only a killed process can leave its hidden
+    directory, which is never taken for a cached file. A cached file whose hash no
+    longer matches is replaced.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
@@ -75,9 +86,11 @@ def download(
     url = source_url(file, mirror)
     with tempfile.TemporaryDirectory(dir=root, prefix=".partial-") as staging:
         try:
-            fetched = keras.utils.get_file(
-                file.filename, url, cache_dir=staging, cache_subdir="", file_hash=None
-            )
+            # Keras prints its progress bar to stdout; keep stdout for results.
+            with contextlib.redirect_stdout(sys.stderr):
+                fetched = keras.utils.get_file(
+                    file.filename, url, cache_dir=staging, cache_subdir="", file_hash=None
+                )
         except Exception as error:
             raise OSError(
                 f"Could not download {url}: {error}. Fix: check the network, or point "

@@ -89,6 +89,7 @@ def publish_run(
         "parity_near_zero_images": report.near_zero_images,
         "parity_top1_agreement": report.top1_agreement,
         "parity_images": report.images,
+        "parity_uncovered": [list(pair) for pair in report.uncovered],
         "stages": summary["stages"],
     }
     entry = ZooModel(
@@ -109,8 +110,9 @@ def publish_run(
             for kind, path in paths.items()
         },
     )
-    write_entry(entry, registry)
+    # The card first: the registry entry is what makes the model published.
     (zoo_dir / f"{name}.md").write_text(card(entry))
+    write_entry(entry, registry)
     return entry
 
 
@@ -142,10 +144,27 @@ def publish_untrained(
         trained_here=False,
         metrics=metrics,
     )
-    write_entry(entry, registry)
     Path(zoo_dir).mkdir(parents=True, exist_ok=True)
     (Path(zoo_dir) / f"{name}.md").write_text(card(entry))
+    write_entry(entry, registry)
     return entry
+
+
+def _parity_text(m: dict) -> str:
+    clear = m["parity_max_relative_error_clear"]
+    uncovered = len(m["parity_uncovered"])
+    coverage = (
+        "covering every expert"
+        if not uncovered
+        else f"{uncovered} (layer, expert) pairs not covered"
+    )
+    return (
+        f"max relative error {'n/a' if clear is None else f'{clear:.1e}'} on the "
+        f"{m['parity_images'] - m['parity_near_zero_images']} of {m['parity_images']} images "
+        f"({coverage}) whose sign inputs keep {export.SIGN_MARGIN:g} x RMS from 0, "
+        f"{m['parity_max_relative_error']:.1e} on all; top-1 agreement "
+        f"{100 * m['parity_top1_agreement']:.1f}%"
+    )
 
 
 def card(entry: ZooModel) -> str:
@@ -178,15 +197,7 @@ def card(entry: ZooModel) -> str:
             ("TFLite size", f"{m['tflite_bytes'] / 1024:,.0f} KiB"),
             ("LceBconv2d ops / IF ops", f"{m['lce_bconv2d']} / {m['if_ops']}"),
             ("latency, LCE interpreter, x86, 1 thread, batch 1", f"{m['latency_ms']:.2f} ms"),
-            (
-                "TFLite vs Keras logits",
-                f"max relative error {m['parity_max_relative_error_clear']:.1e} on the "
-                f"{m['parity_images'] - m['parity_near_zero_images']} of {m['parity_images']} "
-                "images (covering every expert) whose sign inputs keep "
-                f"{export.SIGN_MARGIN:g} x RMS from 0, "
-                f"{m['parity_max_relative_error']:.1e} on all; top-1 agreement "
-                f"{100 * m['parity_top1_agreement']:.1f}%",
-            ),
+            ("TFLite vs Keras logits", _parity_text(m)),
         ]
     lines += ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
     if entry.files:

@@ -51,7 +51,8 @@ def test_class_information_is_zero_when_independent_and_one_when_decided():
 
 
 def test_analyze_writes_json_and_plots_and_reports_a_collapsed_layer(tiny_and_images, tmp_path):
-    model, images, labels = tiny_and_images
+    _, images, labels = tiny_and_images
+    model = models.build("tiny", num_experts=3)  # its own: a gate is changed below
     collapsed = expert_layers(model)[0]
     collapsed.gate_bias.assign([50.0, 0.0, 0.0])
     result = analysis.analyze(model, images, labels, tmp_path, tsne_points=150)
@@ -72,10 +73,9 @@ def test_analyze_writes_json_and_plots_and_reports_a_collapsed_layer(tiny_and_im
 
 
 def test_analyze_app_on_a_zoo_model(tmp_path, fmnist_data_dir, monkeypatch):
+    # The zoo model comes from the checkout's zoo/ folder, the default mirror: no network.
     monkeypatch.setenv("EBN_ZOO_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv(
-        "EBN_ZOO_MIRROR", str(__import__("pathlib").Path(__file__).parents[2] / "zoo")
-    )
+    monkeypatch.delenv("EBN_ZOO_MIRROR", raising=False)
     out = subprocess.run(
         [
             sys.executable,

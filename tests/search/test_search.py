@@ -54,6 +54,7 @@ def test_search_end_to_end_and_rerun_skips_finished(tmp_path, fmnist_data_dir):
     rows = search.search("tiny", found, proxy, tmp_path, max_bops=budget, data_dir=fmnist_data_dir)
     assert sorted(r["id"] for r in rows) == ["b1-1_a1_g1_e2", "b1-1_a2_g4_e2"]
     assert [r["rank"] for r in rows] == [1, 2] and rows[0]["val_top1"] >= rows[1]["val_top1"]
+    assert {r["id"] for r in rows if r["pareto"]} == pareto_front(rows)
     with open(tmp_path / "results.csv") as f:
         assert [r["id"] for r in csv.DictReader(f)] == [r["id"] for r in rows]
     markdown = (tmp_path / "results.md").read_text()
@@ -69,3 +70,8 @@ def test_search_end_to_end_and_rerun_skips_finished(tmp_path, fmnist_data_dir):
     again = search.search("tiny", found, proxy, tmp_path, max_bops=budget, data_dir=fmnist_data_dir)
     assert kept.stat().st_mtime_ns == stamp and (removed / "summary.json").exists()
     assert {r["id"]: r["val_top1"] for r in again}[rows[0]["id"]] == rows[0]["val_top1"]
+
+    # Another proxy recipe must not reuse these candidates' results.
+    other = proxy.replace(seed=1)
+    with pytest.raises(ValueError, match="another recipe"):
+        search.search("tiny", found, other, tmp_path, max_bops=budget, data_dir=fmnist_data_dir)

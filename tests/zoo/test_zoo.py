@@ -93,6 +93,14 @@ def test_local_directory_mirror_from_the_environment(cache, monkeypatch):
     assert path.read_bytes() == (ZOO_DIR / path.name).read_bytes()
 
 
+def test_checkout_folder_is_the_default_mirror_and_a_spoilt_cached_file_is_replaced(cache):
+    path = zoo.download("ebnet_fmnist", "tflite")  # no mirror given, no network needed
+    published = (ZOO_DIR / path.name).read_bytes()
+    assert path.read_bytes() == published
+    path.write_bytes(b"spoilt")
+    assert zoo.download("ebnet_fmnist", "tflite").read_bytes() == published
+
+
 def test_corrupt_file_raises_and_leaves_the_cache_clean(cache, tmp_path):
     mirror = tmp_path / "mirror"
     shutil.copytree(ZOO_DIR, mirror)
@@ -161,7 +169,8 @@ def test_app_lists_and_evaluates_from_a_served_mirror(cache, fmnist_data_dir):
             text=True,
             check=True,
         ).stdout
-    assert "ebnet_fmnist: top-1 on test" in evaluated and "(card:" in evaluated
+    # A slice is not compared with the card's whole-split figure.
+    assert "ebnet_fmnist: top-1 on test" in evaluated and "(card:" not in evaluated
     failed = subprocess.run(
         [sys.executable, "-m", "zoo", "info", "nope"], capture_output=True, text=True
     )
@@ -173,6 +182,6 @@ def test_published_tflite_matches_keras_wherever_no_sign_sits_at_zero(cache, fmn
     flatbuffer = zoo.download("ebnet_fmnist", "tflite", mirror=ZOO_DIR).read_bytes()
     images = export.parity_images(model, "fashion_mnist", str(fmnist_data_dir))
     report = export.parity(model, flatbuffer, images)
-    assert not report.uncovered and report.max_relative_error_clear <= 1e-4
-    # Larger errors only where a binarised input lies within float rounding of 0.
-    assert report.max_relative_error <= 1e-4 or report.near_zero_images > 0
+    assert not report.uncovered and report.top1_agreement == 1.0
+    assert report.max_relative_error_clear <= 1e-4
+    assert report.images - report.near_zero_images >= report.images // 2
