@@ -16,7 +16,7 @@ import ebn_tf.zoo as zoo
 from ebn_tf import data, export
 
 ZOO_DIR = pathlib.Path(__file__).parents[2] / "zoo"
-PUBLISHED = ("ebnet_fmnist", "binary_fmnist_baseline")
+PUBLISHED = ("ebnet_fmnist", "binary_fmnist_baseline", "ebnet_fmnist_long")
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
