@@ -92,27 +92,23 @@ def publish_run(
         "parity_uncovered": [list(pair) for pair in report.uncovered],
         "stages": summary["stages"],
     }
-    entry = ZooModel(
-        name=name,
-        version=version,
-        description=description,
-        preset=recipe.model,
-        overrides=dict(recipe.model_overrides),
-        dataset=recipe.dataset,
-        input_shape=tuple(model.input_shape[1:]),
-        recipe=recipe.name,
-        recipe_overrides=tuple(_recipe_overrides(recipe)),
-        command=_command(recipe.name, str(run_dir), _recipe_overrides(recipe)),
+    overrides = _recipe_overrides(recipe)
+    entry = _entry(
+        name,
+        version,
+        description,
+        recipe,
+        model,
+        command=_command(recipe.name, str(run_dir), overrides),
         trained_here=True,
         metrics=metrics,
+        recipe_overrides=tuple(overrides),
         files={
             kind: ZooFile(f"{DEFAULT_HOST}/{path.name}", sha256(path), path.stat().st_size)
             for kind, path in paths.items()
         },
     )
-    # The card first: the registry entry is what makes the model published.
-    (zoo_dir / f"{name}.md").write_text(card(entry))
-    write_entry(entry, registry)
+    _write(entry, zoo_dir, registry)
     return entry
 
 
@@ -131,23 +127,40 @@ def publish_untrained(
     metrics = _cost_metrics(model)
     if paper_top1 is not None:
         metrics["paper_top1"] = paper_top1
-    entry = ZooModel(
+    entry = _entry(
+        name,
+        1,
+        description,
+        recipe,
+        model,
+        command=_command(recipe.name, f"runs/{name}", []),
+        trained_here=False,
+        metrics=metrics,
+    )
+    _write(entry, Path(zoo_dir), registry)
+    return entry
+
+
+def _entry(name: str, version: int, description: str, recipe, model, **fields) -> ZooModel:
+    """The registry entry of ``model``, built by ``recipe``; ``fields`` give the rest."""
+    return ZooModel(
         name=name,
-        version=1,
+        version=version,
         description=description,
         preset=recipe.model,
         overrides=dict(recipe.model_overrides),
         dataset=recipe.dataset,
         input_shape=tuple(model.input_shape[1:]),
         recipe=recipe.name,
-        command=_command(recipe.name, f"runs/{name}", []),
-        trained_here=False,
-        metrics=metrics,
+        **fields,
     )
-    Path(zoo_dir).mkdir(parents=True, exist_ok=True)
-    (Path(zoo_dir) / f"{name}.md").write_text(card(entry))
+
+
+def _write(entry: ZooModel, zoo_dir: Path, registry: Path) -> None:
+    # The card first: the registry entry is what makes the model published.
+    zoo_dir.mkdir(parents=True, exist_ok=True)
+    (zoo_dir / f"{entry.name}.md").write_text(card(entry))
     write_entry(entry, registry)
-    return entry
 
 
 def _parity_text(m: dict) -> str:
