@@ -1,10 +1,11 @@
-"""Training-step time of EBNet presets with 1, 2, 4 and 8 experts, partitioned vs mask-sum.
+"""Training-step time of EBNet presets with 1 and 4 experts, per execution, with oneDNN on
+and off.
 
-Every variant is built first; then the variants take turns, a few steps each, so drift
-of the shared machine hits all of them alike. Step times on this machine are bimodal:
-now and then a step stalls to ~630 ms whatever its own length (seen with any model,
-also with GC frozen), so the table gives the best step beside the median, and the
-ratio to the 1-expert model of the same preset for both.
+TensorFlow reads ``TF_ENABLE_ONEDNN_OPTS`` when it loads, so each setting runs in a worker
+process of its own. Every variant is built first; then the workers take turns, one round
+at a time, and within a round the variants take turns, a few steps each, so drift of the
+shared machine hits all of them alike. Without oneDNN, TensorFlow has no CPU gradient for
+grouped convolutions and ``EBConv2D`` runs one conv per group (``ebn_tf.layers.grouped_conv``).
 
     python -m benchmarks.expert_scaling [--rounds 6]
 """
@@ -12,19 +13,24 @@ ratio to the 1-expert model of the same preset for both.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 
-import ebn_tf
-from benchmarks.report import markdown_table, write_section
-from ebn_tf._keras import keras
-
 PRESETS = {"ebnet_fmnist": 256, "ebnet_cifar": 128}
-EXPERTS = (1, 2, 4, 8)
+# (experts, execution); the first is the baseline of each preset's ratios.
+VARIANTS = ((1, "partition"), (4, "partition"), (4, "mask_sum"))
+ONEDNN = ("1", "0")
 
 
 def make_step(preset: str, batch: int, **overrides):
+    import ebn_tf
+    from ebn_tf._keras import keras
+
     model = ebn_tf.models.build(preset, **overrides)
     model.compile(
         keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -35,60 +41,111 @@ def make_step(preset: str, batch: int, **overrides):
     return lambda: model.train_on_batch(images, labels)
 
 
+def worker(steps: int) -> None:
+    """Build every variant, then time one round per line read from stdin (JSON out)."""
+    from ebn_tf.layers.grouped_conv import native_grouped_gradients
+
+    variants = {
+        f"{preset}|{n}|{execution}": make_step(preset, batch, num_experts=n, execution=execution)
+        for preset, batch in PRESETS.items()
+        for n, execution in VARIANTS
+    }
+    formulation = "native" if native_grouped_gradients() else "per_group"
+    print(json.dumps({"grouped_conv": formulation}), flush=True)
+    for _ in sys.stdin:
+        times = {}
+        for key, step in variants.items():
+            step()  # the first call traces; later ones re-warm caches after a switch
+            times[key] = []
+            for _ in range(steps):
+                start = time.perf_counter()
+                step()
+                times[key].append(time.perf_counter() - start)
+        print(json.dumps(times), flush=True)
+
+
+def measure(rounds: int, steps: int) -> tuple[dict, dict]:
+    """Per oneDNN setting: the grouped-conv formulation used and every variant's step times."""
+    workers = {
+        onednn: subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.expert_scaling", "--worker", "--steps", str(steps)],
+            env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for onednn in ONEDNN
+    }
+    formulation = {k: json.loads(p.stdout.readline())["grouped_conv"] for k, p in workers.items()}
+    times = {onednn: {} for onednn in ONEDNN}
+    for _ in range(rounds):
+        for onednn, process in workers.items():
+            process.stdin.write("round\n")
+            process.stdin.flush()
+            for key, samples in json.loads(process.stdout.readline()).items():
+                times[onednn].setdefault(key, []).extend(samples)
+    for process in workers.values():
+        process.stdin.close()
+        process.wait()
+    return formulation, times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per turn")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args.steps)
+        return
+    from benchmarks.report import markdown_table, write_section
+
+    formulation, times = measure(args.rounds, args.steps)
     rows = []
     for preset, batch in PRESETS.items():
-        variants = {(n, "partition"): None for n in EXPERTS} | {(4, "mask_sum"): None}
-        for n, execution in variants:
-            variants[(n, execution)] = make_step(preset, batch, num_experts=n, execution=execution)
-        times = {key: [] for key in variants}
-        for _ in range(args.rounds):
-            for key, step in variants.items():
-                step()  # the first call traces; later ones re-warm caches after a switch
-                for _ in range(args.steps):
-                    start = time.perf_counter()
-                    step()
-                    times[key].append(time.perf_counter() - start)
-        base = {stat: stat(times[(1, "partition")]) for stat in (np.median, np.min)}
-        for (n, execution), samples in times.items():
-            median, best = np.median(samples), np.min(samples)
-            rows.append(
-                [
-                    preset,
-                    batch,
-                    n,
-                    execution,
-                    f"{1000 * median:.0f}",
-                    f"{median / base[np.median]:.2f}x",
-                    f"{1000 * best:.0f}",
-                    f"{best / base[np.min]:.2f}x",
-                    f"{batch / median:.0f}",
-                ]
-            )
+        base = np.median(times["1"][f"{preset}|1|partition"])
+        for onednn in ONEDNN:
+            same = np.median(times[onednn][f"{preset}|1|partition"])
+            for n, execution in VARIANTS:
+                median = np.median(times[onednn][f"{preset}|{n}|{execution}"])
+                rows.append(
+                    [
+                        preset,
+                        batch,
+                        "on" if onednn == "1" else "off",
+                        formulation[onednn],
+                        n,
+                        execution,
+                        f"{1000 * median:.0f}",
+                        f"{median / same:.2f}x",
+                        f"{median / base:.2f}x",
+                        f"{batch / median:.0f}",
+                    ]
+                )
     header = [
         "preset",
         "batch",
+        "oneDNN",
+        "grouped conv",
         "experts",
         "execution",
         "median ms",
-        "vs 1 expert",
-        "best ms",
-        "vs 1 expert (best)",
-        "images/s (median)",
+        "vs 1 expert, same oneDNN",
+        "vs 1 expert, oneDNN on",
+        "images/s",
     ]
     table = markdown_table(header, rows)
     print(table)
     write_section(
         "expert_scaling",
-        "EBConv training step: cost of experts",
-        f"{args.rounds} turns of {args.steps} timed `train_on_batch` steps per variant; goal: "
-        "4 experts at most 1.3x the 1-expert step (the naive mask-sum form is about 4x per "
-        "conv). Steps stall now and then to ~630 ms on this machine, so best and median are "
-        "both given.\n\n" + table,
+        "EBConv training step: cost of experts, with oneDNN on and off",
+        f"{args.rounds} turns of {args.steps} timed `train_on_batch` steps per variant, the "
+        "two oneDNN settings in two worker processes taking turns. Without oneDNN "
+        "(`TF_ENABLE_ONEDNN_OPTS=0`, or a CPU where TensorFlow leaves it off) TensorFlow has "
+        "no CPU gradient for grouped convs, and EBConv2D runs one conv per group. Goal: 4 "
+        "experts at most 1.3x the 1-expert step (the naive mask-sum form is about 4x per "
+        "conv).\n\n" + table,
         "python -m benchmarks.expert_scaling",
     )
 

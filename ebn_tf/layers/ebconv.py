@@ -5,9 +5,10 @@ from __future__ import annotations
 import larq as lq
 
 from ebn_tf._keras import keras, tf
+from ebn_tf.layers.grouped_conv import grouped_conv2d
 
 GATE_ACTIVATIONS = ("softmax", "sigmoid")
-EXECUTIONS = ("partition", "mask_sum")
+EXECUTIONS = ("partition", "kernel_mix", "mask_sum")
 PAD_VALUES = (0.0, 1.0)
 
 
@@ -48,11 +49,14 @@ class EBConv2D(keras.layers.Layer):
     Each sample runs through its selected expert only: with ``execution="partition"``
     the batch is split by expert (``tf.dynamic_partition``), each part is convolved with
     its expert and the results are stitched back, so compute does not grow with N. The
-    gate then receives gradient through the selected expert's probability. With
-    ``execution="mask_sum"`` every expert runs on every sample and the outputs are summed
-    under the one-hot gate (N-fold compute; the gate gets gradient through every expert,
-    as in the released per-sample-kernel training). Partitioning has dynamic shapes;
-    use ``mask_sum`` where static shapes are required (XLA, TPU).
+    gate then receives gradient through the selected expert's probability only.
+    ``execution="kernel_mix"`` runs the same forward and gives the gate the released
+    training's gradient, as if each sample's kernel were ``sum_n g_n theta_n``: every
+    expert's latent kernel against that sample's kernel gradient (one extra
+    filter-gradient-sized product per layer). With ``execution="mask_sum"`` every expert
+    runs on every sample and the outputs are summed under the one-hot gate (N-fold
+    compute; the gate's gradient goes through every expert's output). Partitioning has
+    dynamic shapes; use ``mask_sum`` where static shapes are required (XLA, TPU).
 
     The two switches of the four-step training policy are plain attributes, kept in the
     config, changeable between fits (see ``ebn_tf.layers.set_binary_weights`` and
@@ -76,7 +80,7 @@ class EBConv2D(keras.layers.Layer):
         binary_weights: binarise the kernel with ``ste_sign`` (else use it real-valued).
         binary_activations: binarise the input with ``ste_sign``.
         force_expert: ``None`` or the expert index every sample is sent to.
-        execution: ``"partition"`` or ``"mask_sum"`` (see above).
+        execution: ``"partition"``, ``"kernel_mix"`` or ``"mask_sum"`` (see above).
         kernel_initializer: initializer applied to each expert kernel separately.
 
     Example:
@@ -209,10 +213,13 @@ class EBConv2D(keras.layers.Layer):
 
     def expert_kernels(self) -> tf.Tensor:
         """The N kernels as used by the conv: binarised if ``binary_weights``."""
+        return self._quantize_kernel(self.kernel)
+
+    def _quantize_kernel(self, kernel) -> tf.Tensor:
         if self.binary_weights:
             # Release STE: gradient 1 where |w| < 1, and no clipping constraint.
-            return lq.quantizers.ste_sign(self.kernel, clip_value=1.0)
-        return tf.convert_to_tensor(self.kernel)
+            return lq.quantizers.ste_sign(kernel, clip_value=1.0)
+        return tf.convert_to_tensor(kernel)
 
     def gate_probabilities(self, inputs: tf.Tensor) -> tf.Tensor:
         """Soft gate ``(batch, N)`` on the global average of the real-valued input."""
@@ -238,7 +245,7 @@ class EBConv2D(keras.layers.Layer):
 
     def _conv(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         padding = "VALID" if self.spatial_padding or self.padding == "valid" else "SAME"
-        return tf.nn.conv2d(x, kernel, strides=self.strides, padding=padding)
+        return grouped_conv2d(x, kernel, self.strides, padding, self.groups)
 
     def _expert_conv(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         # TF's CPU conv returns an input-shaped tensor for an empty batch (an expert that no
@@ -248,6 +255,68 @@ class EBConv2D(keras.layers.Layer):
             lambda: self._conv(x, kernel),
             lambda: tf.zeros([0, *self.output_spatial, self.filters], x.dtype),
         )
+
+    def _partitioned_conv(self, x: tf.Tensor, kernels: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+        """Each sample through its expert only: split the batch by expert, convolve, stitch."""
+        parts = tf.dynamic_partition(x, index, self.num_experts)
+        positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), index, self.num_experts)
+        return tf.dynamic_stitch(
+            positions, [self._expert_conv(part, kernels[e]) for e, part in enumerate(parts)]
+        )
+
+    def _per_sample_kernel_gradients(self, x: tf.Tensor, grad: tf.Tensor) -> tf.Tensor:
+        """``(batch, kernel size)``: each sample's gradient for the kernel it used.
+
+        The patches of ``x`` against the output gradient, group by group: one product the
+        size of a filter gradient, with the batch kept apart instead of summed.
+        """
+        kh, kw = self.kernel_size
+        padding = "VALID" if self.spatial_padding or self.padding == "valid" else "SAME"
+        patches = tf.image.extract_patches(
+            x, [1, kh, kw, 1], [1, *self.strides, 1], [1, 1, 1, 1], padding
+        )
+        batch, channels = tf.shape(x)[0], x.shape[-1]
+        patches = tf.reshape(patches, [batch, -1, kh * kw, self.groups, channels // self.groups])
+        grad = tf.reshape(grad, [batch, -1, self.groups, self.filters // self.groups])
+        # Kernel layout (kh, kw, C/G, O) with output channel g * O/G + o.
+        per_sample = tf.einsum("bpkgc,bpgo->bkcgo", patches, grad)
+        return tf.reshape(per_sample, [batch, -1])
+
+    def _kernel_mix_conv(self, x, kernels, gate, index) -> tf.Tensor:
+        """The partitioned conv, with the released training's gate gradient.
+
+        The released code convolves each sample with ``W = sum_n g_n theta_n`` (``g``
+        one-hot forward, ``theta`` the latent kernels) binarised with a straight-through
+        estimator, so the gate receives ``<dL/dW, theta_n>`` for every expert ``n``: how
+        the loss would move toward each other expert. Here the forward still runs one expert
+        per sample, and that gradient comes from each sample's kernel gradient (one
+        filter-gradient-sized product) instead of ``N`` convolutions.
+        """
+        latent = tf.stop_gradient(tf.convert_to_tensor(self.kernel))
+        with tf.GradientTape() as tape:
+            tape.watch(latent)
+            quantized = self._quantize_kernel(latent)
+        # The kernel quantizer's elementwise derivative (its STE mask), per expert.
+        ste_mask = tf.reshape(tape.gradient(quantized, latent), [self.num_experts, -1])
+        latent = tf.reshape(latent, [self.num_experts, -1])
+
+        @tf.custom_gradient
+        def conv(x, kernels, gate):
+            with tf.GradientTape() as inner:
+                inner.watch([x, kernels])
+                outputs = self._partitioned_conv(x, kernels, index)
+
+            def grad(upstream):
+                x_grad, kernel_grad = inner.gradient(
+                    outputs, [x, kernels], output_gradients=upstream
+                )
+                per_sample = self._per_sample_kernel_gradients(x, upstream)
+                per_sample = per_sample * tf.gather(ste_mask, index)
+                return x_grad, kernel_grad, tf.matmul(per_sample, latent, transpose_b=True)
+
+            return outputs, grad
+
+        return conv(x, kernels, gate)
 
     def call(self, inputs, training=None):
         x = lq.quantizers.ste_sign(inputs) if self.binary_activations else inputs
@@ -264,13 +333,12 @@ class EBConv2D(keras.layers.Layer):
             outputs = self._conv(x, kernels[self.force_expert or 0])
         elif self.execution == "partition":
             gate, index = self._gate(inputs)
-            parts = tf.dynamic_partition(x, index, self.num_experts)
-            positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), index, self.num_experts)
-            outputs = tf.dynamic_stitch(
-                positions, [self._expert_conv(part, kernels[e]) for e, part in enumerate(parts)]
-            )
+            outputs = self._partitioned_conv(x, kernels, index)
             # Exactly 1 forward; carries the straight-through gradient to the gate.
             factor = factor * tf.gather(gate, index, batch_dims=1)[:, None]
+        elif self.execution == "kernel_mix":
+            gate, index = self._gate(inputs)
+            outputs = self._kernel_mix_conv(x, kernels, gate, index)
         else:
             gate, _ = self._gate(inputs)
             outputs = tf.add_n(

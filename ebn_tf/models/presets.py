@@ -80,6 +80,24 @@ register(
     )
 )
 
+# A strong real-valued teacher for the 28x28 students: the stages and strides of
+# ebnet_fmnist (attention transfer compares stage outputs at equal resolutions), without
+# groups and two blocks a stage.
+register(
+    EBNetConfig(
+        name="fmnist_teacher",
+        **FMNIST,
+        stem_width=32,
+        widths=(64, 128, 256),
+        blocks=(2, 2, 2),
+        groups=(1, 1, 1),
+        strides=(2, 2, 1),
+        binary=False,
+        num_experts=1,
+    ),
+    with_teacher=False,
+)
+
 register(
     EBNetConfig(
         name="ebnet_cifar",

@@ -42,6 +42,10 @@ def stage_output_names(model: keras.Model) -> list[str]:
     return names[1:]
 
 
+def _stage_resolutions(model: keras.Model) -> list[tuple]:
+    return [(n, tuple(model.get_layer(n).output.shape[1:3])) for n in stage_output_names(model)]
+
+
 def _with_stage_outputs(model: keras.Model) -> keras.Model:
     outputs = [model.get_layer(name).output for name in stage_output_names(model)]
     return keras.Model(model.inputs, [model.output, *outputs], name=f"{model.name}_features")
@@ -53,7 +57,8 @@ class Distiller(keras.Model):
     so callbacks, progress bars and ``tf.distribute`` work as for any model.
 
     Args:
-        student, teacher: functional models with the same ``stageN_output`` layers.
+        student, teacher: functional models with the same ``stageN_output`` layers at the
+            same resolutions (the teacher may be wider or deeper).
         attention_weight, kl_weight, temperature: the distillation terms.
     """
 
@@ -67,10 +72,11 @@ class Distiller(keras.Model):
         **kwargs,
     ):
         super().__init__(name=f"{student.name}_distiller", **kwargs)
-        if stage_output_names(student) != stage_output_names(teacher):
+        if _stage_resolutions(student) != _stage_resolutions(teacher):
             raise ValueError(
-                f"Teacher {teacher.name!r} and student {student.name!r} do not have "
-                "the same stage outputs; use the student's real-valued twin."
+                f"Teacher {teacher.name!r} and student {student.name!r} do not have the same "
+                "stage outputs at the same resolutions, which attention transfer compares; "
+                "use a teacher with the student's stages and strides (widths may differ)."
             )
         self.student = student
         self.teacher = teacher

@@ -49,10 +49,12 @@ class Recipe:
     """Everything a training run needs; ``stages()`` derives the ordered stage list.
 
     Steps (EBNET.md section 4): ``teacher`` (unless ``teacher_weights`` is given or
-    ``teacher_epochs`` is 0), ``step1`` (one expert, real weights, binary activations),
-    ``step3`` (replicate expert 0, all experts and gates), ``step4`` (binary weights,
-    from step 3). Each stage uses Adam with ``learning_rate``, linear warm-up over
-    ``warmup`` of its epochs and /10 decays at the ``decays`` fractions of its epochs.
+    ``teacher_epochs`` is 0; the preset ``teacher_model``, or else the student's real
+    twin; ``train_student=False`` trains it alone, to publish and reuse), ``step1`` (one
+    expert, real weights, binary activations), ``step3`` (replicate expert 0, all experts
+    and gates), ``step4`` (binary weights, from step 3). Each stage uses Adam with
+    ``learning_rate``, linear warm-up over ``warmup`` of its epochs and /10 decays at the
+    ``decays`` fractions of its epochs.
     """
 
     name: str
@@ -70,7 +72,9 @@ class Recipe:
     step1_epochs: int = 75
     step3_epochs: int = 75
     step4_epochs: int = 75
+    teacher_model: str | None = None
     teacher_weights: str | None = None
+    train_student: bool = True
     distill: bool = True
     attention_weight: float = 1e3
     kl_weight: float = 1.0
@@ -96,6 +100,11 @@ class Recipe:
             isinstance(self.teacher_epochs, int)
             and (self.teacher_epochs > 0 or not self.trains_teacher),
             "must be a positive int when distilling without teacher_weights",
+        )
+        self._check(
+            "train_student",
+            self.train_student or self.teacher_weights is None,
+            "trains the teacher alone, so teacher_weights must be None",
         )
         self._check("validation_fraction", 0 < self.validation_fraction < 1, "must lie in (0, 1)")
         self._check(
@@ -128,7 +137,7 @@ class Recipe:
 
     @property
     def trains_teacher(self) -> bool:
-        return self.distill and self.teacher_weights is None
+        return (self.distill and self.teacher_weights is None) or not self.train_student
 
     def stages(self) -> list[StageConfig]:
         stages = []
@@ -142,6 +151,8 @@ class Recipe:
                     weight_decay=self.weight_decay_real,
                 )
             )
+        if not self.train_student:
+            return stages
         real = dict(
             model="student",
             binary_weights=False,

@@ -56,6 +56,21 @@ def fmnist_ebnet() -> Recipe:
 
 
 @register_recipe
+def fmnist_teacher() -> Recipe:
+    """The strong real-valued teacher of the Fashion-MNIST students, trained alone; recipes
+    reuse it through ``teacher_weights`` (the zoo's ``fmnist_teacher``)."""
+    return Recipe(
+        name="fmnist_teacher",
+        model="ebnet_fmnist",
+        dataset="fashion_mnist",
+        teacher_model="fmnist_teacher",
+        train_student=False,
+        teacher_epochs=20,
+        batch_size=256,
+    )
+
+
+@register_recipe
 def fmnist_quick() -> Recipe:
     """The demo: every step of the policy, one epoch each, on a slice of Fashion-MNIST."""
     epochs = dict(teacher_epochs=1, step1_epochs=1, step3_epochs=1, step4_epochs=1)

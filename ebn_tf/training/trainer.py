@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +42,24 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
+def model_config(recipe: Recipe, kind: str) -> models.EBNetConfig:
+    """The config of a recipe's ``"student"`` or ``"teacher"`` (its ``teacher_model``, or
+    else the student's real-valued twin)."""
+    student = models.get_config(recipe.model, **dict(recipe.model_overrides))
+    if kind == "student":
+        return student
+    return models.get_config(recipe.teacher_model) if recipe.teacher_model else student.teacher()
+
+
+def fit_verbosity(verbose) -> int:
+    """Keras' ``verbose`` for ``fit``: ``"auto"`` gives the per-step progress bar on a
+    terminal or in a notebook, and one line per epoch elsewhere (CI logs, ``> file``,
+    nohup), where the bar's carriage-return updates would pile up (~50 KB an epoch)."""
+    if verbose != "auto":
+        return verbose
+    return 1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2
+
+
 class _Run:
     """State shared by the stages of one run."""
 
@@ -53,21 +72,23 @@ class _Run:
         # Non-chief workers of a cluster write their copies apart from the chief's files.
         self.root = Path(model_dir)
         self.dir = self.root if self.chief else self.root / f"worker{resolver.task_id}"
-        self.verbose = verbose
-        self.config = models.get_config(recipe.model, **dict(recipe.model_overrides))
+        self.verbose = fit_verbosity(verbose)
+        self.config = model_config(recipe, "student")
+        self.teacher_config = model_config(recipe, "teacher")
         self.data_info = data.info(
             recipe.dataset, data_dir=data_dir, validation_fraction=recipe.validation_fraction
         )
-        if (self.config.num_classes, self.config.input_shape) != (
-            self.data_info.num_classes,
-            self.data_info.input_shape,
-        ):
-            raise ValueError(
-                f"Model {self.config.name!r} takes {self.config.input_shape} images into "
-                f"{self.config.num_classes} classes, but {recipe.dataset!r} has "
-                f"{self.data_info.input_shape} images of {self.data_info.num_classes} classes; "
-                "set model_overrides."
-            )
+        for config in (self.config, self.teacher_config):
+            if (config.num_classes, config.input_shape) != (
+                self.data_info.num_classes,
+                self.data_info.input_shape,
+            ):
+                raise ValueError(
+                    f"Model {config.name!r} takes {config.input_shape} images into "
+                    f"{config.num_classes} classes, but {recipe.dataset!r} has "
+                    f"{self.data_info.input_shape} images of {self.data_info.num_classes} "
+                    "classes; set model_overrides (or another teacher_model)."
+                )
         common = dict(
             batch_size=recipe.batch_size,
             data_dir=data_dir,
@@ -100,7 +121,7 @@ class _Run:
             self._build("teacher", self.teacher_weights)
 
     def _build(self, kind: str, weights: Path | None = None) -> keras.Model:
-        config = self.config.teacher() if kind == "teacher" else self.config
+        config = self.teacher_config if kind == "teacher" else self.config
         model = models.build(config)
         if weights is not None:
             try:
@@ -199,8 +220,12 @@ class _Run:
         return result
 
     def final(self) -> dict:
+        """Test top-1 and cost of the run's last model (the binary student, or the teacher
+        of a teacher-only run)."""
+        last = self.recipe.stages()[-1]
+        weights = self.dir / last.name / FINAL_WEIGHTS
         with self.strategy.scope():
-            model = self._build("student", self.dir / "step4" / FINAL_WEIGHTS)
+            model = self._build(last.model, weights)
             model.compile(metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
         test = model.evaluate(self.datasets["test"], verbose=0, return_dict=True)
         report = cost.profile(model)
@@ -208,7 +233,7 @@ class _Run:
             "test_accuracy": float(test["accuracy"]),
             "bops": report.bops,
             "ops": report.ops,
-            "weights": str(self.dir / "step4" / FINAL_WEIGHTS),
+            "weights": str(weights),
         }
 
 
@@ -232,14 +257,16 @@ def train(
     model_dir: str | Path,
     strategy="auto",
     data_dir: str | None = None,
-    verbose="auto",
+    verbose: int | str = "auto",
 ) -> dict:
     """Run ``recipe`` into ``model_dir``; rerunning the same call resumes where it stopped.
 
     Everything that can fail before training (recipe, dataset, batch split, teacher
     weights) is checked first. Each stage writes ``MODEL_DIR/STAGE/`` (final weights,
     ``metrics.csv``, TensorBoard logs, per-epoch ``backup/`` while it runs); the run
-    writes ``recipe.json`` and ``summary.json``.
+    writes ``recipe.json`` and ``summary.json``. ``verbose`` is Keras' ``fit`` verbosity;
+    ``"auto"`` prints one line per epoch when stdout is not a terminal (see
+    ``fit_verbosity``).
 
     Returns:
         The summary: ``{"recipe", "stages": [{"name", "epochs", "val_accuracy", ...}],
@@ -256,15 +283,18 @@ def train(
 
 
 def load_run(model_dir: str | Path) -> tuple[keras.Model, Recipe]:
-    """The fully binary model a finished run ends with, and the run's recipe."""
+    """The model a finished run ends with (the binary student, or the teacher of a
+    teacher-only run), and the run's recipe."""
     model_dir = Path(model_dir)
-    weights = model_dir / "step4" / FINAL_WEIGHTS
-    if not (model_dir / "recipe.json").exists() or not weights.exists():
+    recipe_file = model_dir / "recipe.json"
+    recipe = Recipe(**json.loads(recipe_file.read_text())) if recipe_file.exists() else None
+    last = recipe.stages()[-1] if recipe else None
+    weights = model_dir / (last.name if last else "step4") / FINAL_WEIGHTS
+    if recipe is None or not weights.exists():
         raise FileNotFoundError(
-            f"{model_dir} holds no finished run (recipe.json and step4/{FINAL_WEIGHTS}); "
-            "run or resume it with the train app first."
+            f"{model_dir} holds no finished run (recipe.json and {weights.relative_to(model_dir)}"
+            "); run or resume it with the train app first."
         )
-    recipe = Recipe(**json.loads((model_dir / "recipe.json").read_text()))
-    model = models.build(recipe.model, **dict(recipe.model_overrides))
+    model = models.build(model_config(recipe, last.model))
     model.load_weights(weights)
     return model, recipe

@@ -2,7 +2,7 @@ import larq as lq
 import numpy as np
 import pytest
 
-from ebn_tf._keras import tf
+from ebn_tf._keras import keras, tf
 from ebn_tf.layers import EBConv2D
 from tests.harness import layer_test
 
@@ -66,7 +66,7 @@ def test_matches_per_sample_reference(kwargs):
     np.testing.assert_allclose(layer(x).numpy(), reference(layer, x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("execution", ["partition", "mask_sum"])
+@pytest.mark.parametrize("execution", ["partition", "kernel_mix", "mask_sum"])
 def test_gradient_reaches_selected_expert_only_and_the_gate(execution):
     layer = EBConv2D(16, 3, num_experts=4, groups=2, execution=execution)
     x = varied_inputs()
@@ -131,6 +131,7 @@ def test_one_expert_matches_larq_quantconv(strides, groups):
     "kwargs",
     [
         dict(filters=16, kernel_size=3, num_experts=4, groups=2, strides=2),
+        dict(filters=16, kernel_size=3, num_experts=3, groups=2, execution="kernel_mix"),
         dict(filters=16, kernel_size=3, num_experts=1),
         dict(filters=16, kernel_size=1, num_experts=2, execution="mask_sum", force_expert=1),
     ],
@@ -179,6 +180,7 @@ def test_bad_arguments_name_the_argument():
 
 
 def test_absorbing_kernel_magnitude_keeps_the_output_scale_when_binarising():
+    keras.utils.set_random_seed(0)
     x = varied_inputs()
     layer = EBConv2D(16, 3, num_experts=1, channel_scaling=False, binary_weights=False)
     real = layer(x).numpy()
@@ -189,6 +191,77 @@ def test_absorbing_kernel_magnitude_keeps_the_output_scale_when_binarising():
     magnitude = np.abs(layer.kernel.numpy()).mean((0, 1, 2, 3))
     np.testing.assert_allclose(layer.scale.numpy(), magnitude, rtol=1e-6)
     absorbed_error = np.abs(layer(x).numpy() - real).mean()
-    # sign(W) * mean|W| approximates W: the binarised output stays near the real one.
+    # sign(W) * mean|W| approximates W: the binarised output stays near the real one. For
+    # glorot-uniform kernels the best binary approximation leaves half of W's norm
+    # (E|w|^2 / E w^2 = 3/4), so the error sits near 0.5 of the output, never near 1.
     assert absorbed_error < 0.1 * unscaled_error
-    assert absorbed_error < 0.5 * np.abs(real).mean()
+    assert absorbed_error < 0.7 * np.abs(real).mean()
+
+
+def released_reference(layer: EBConv2D, x: tf.Tensor) -> tf.Tensor:
+    """The released training's form, sample by sample: the one-hot gate (straight-through
+    to the soft gate) mixes the latent kernels, ``W = sum_n g_n theta_n``, which is then
+    binarised and convolved with that sample alone."""
+    soft = layer.gate_probabilities(x)
+    hard = tf.one_hot(tf.argmax(soft, -1), layer.num_experts)
+    gate = hard + soft - tf.stop_gradient(soft)
+    mixed = tf.einsum("bn,nhwio->bhwio", gate, layer.kernel)
+    if layer.binary_weights:
+        mixed = lq.quantizers.ste_sign(mixed, clip_value=1.0)
+    image = tf.pad(
+        lq.quantizers.ste_sign(x), [(0, 0), *layer.spatial_padding, (0, 0)], constant_values=1.0
+    )
+    outputs = []
+    for sample in range(x.shape[0]):
+        groups = zip(
+            tf.split(image[sample : sample + 1], layer.groups, -1),
+            tf.split(mixed[sample], layer.groups, -1),
+        )
+        outputs.append(
+            tf.concat([tf.nn.conv2d(i, k, layer.strides, "VALID") for i, k in groups], -1)
+        )
+    return tf.concat(outputs, 0) * layer.scale
+
+
+def _gradients(layer: EBConv2D, x: tf.Tensor, forward) -> list[np.ndarray]:
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = forward(x)
+        loss = tf.reduce_sum(y * tf.random.stateless_normal(y.shape, seed=(5, 6)))
+    grads = tape.gradient(loss, [x, layer.kernel, layer.gate_kernel, layer.gate_bias])
+    return [y.numpy(), *(tf.convert_to_tensor(g).numpy() for g in grads)]
+
+
+@pytest.mark.parametrize("binary_weights", [False, True])
+@pytest.mark.parametrize("strides,groups", [(1, 1), (2, 2)])
+def test_kernel_mix_gives_the_released_gradients(binary_weights, strides, groups):
+    x = tf.constant(varied_inputs())
+    layer = EBConv2D(
+        16,
+        3,
+        num_experts=4,
+        strides=strides,
+        groups=groups,
+        channel_scaling=False,
+        binary_weights=binary_weights,
+        execution="kernel_mix",
+    )
+    layer(x)
+    # Latent weights on both sides of the STE clip at 1, so the mask matters.
+    layer.kernel.assign(layer.kernel * 6.0)
+    assert len(set(layer.selected_experts(x).numpy())) > 1
+    ours = _gradients(layer, x, layer)
+    reference = _gradients(layer, x, lambda t: released_reference(layer, t))
+    for name, a, b in zip(
+        ("output", "input", "kernel", "gate kernel", "gate bias"), ours, reference
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3, err_msg=name)
+    assert np.abs(ours[3]).sum() > 0
+
+    if not binary_weights:
+        # With real kernels, mixing kernels and mixing outputs are the same function.
+        layer.execution = "mask_sum"
+        for name, a, b in zip(
+            ("output", "input", "kernel", "gate"), ours, _gradients(layer, x, layer)
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3, err_msg=name)
