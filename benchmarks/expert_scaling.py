@@ -23,7 +23,7 @@ import numpy as np
 
 PRESETS = {"ebnet_fmnist": 256, "ebnet_cifar": 128}
 # (experts, execution); the first is the baseline of each preset's ratios.
-VARIANTS = ((1, "partition"), (4, "partition"), (4, "mask_sum"))
+VARIANTS = ((1, "partition"), (4, "partition"), (4, "kernel_mix"), (4, "mask_sum"))
 ONEDNN = ("1", "0")
 
 

@@ -4,6 +4,7 @@ from ebn_tf.layers.ebconv import EBConv2D
 from ebn_tf.layers.policy import (
     absorb_kernel_magnitudes,
     expert_layers,
+    load_first_expert,
     replicate_first_expert,
     selected_experts,
     set_binary_weights,
@@ -14,6 +15,7 @@ __all__ = [
     "EBConv2D",
     "absorb_kernel_magnitudes",
     "expert_layers",
+    "load_first_expert",
     "replicate_first_expert",
     "selected_experts",
     "set_binary_weights",

@@ -66,3 +66,30 @@ def selected_experts(model: keras.Model, images, batch_size: int = 256) -> dict[
         for layer, x in zip(layers, layer_inputs):
             chosen[layer.name].append(layer.selected_experts(x).numpy())
     return {name: np.concatenate(parts) for name, parts in chosen.items()}
+
+
+def load_first_expert(target: keras.Model, source: keras.Model) -> None:
+    """Copy ``source``'s weights into ``target`` of the same topology, whatever either's
+    number of experts: each expert layer of ``target`` gets ``source``'s expert 0 in every
+    expert (step 2's replication) and keeps its own gate.
+
+    Step 1 trains expert 0 alone, so one step-1 checkpoint (e.g. of a 1-expert run) starts
+    the step 3 of runs with any number of experts.
+    """
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        try:
+            donor = source.get_layer(layer.name)
+            if isinstance(layer, EBConv2D):
+                layer.kernel.assign(np.repeat(donor.kernel.numpy()[:1], layer.num_experts, 0))
+                for name in ("scale", "scaling_kernel1", "scaling_kernel2"):
+                    if hasattr(layer, name):
+                        getattr(layer, name).assign(getattr(donor, name))
+            else:
+                layer.set_weights(donor.get_weights())
+        except (ValueError, AttributeError) as error:
+            raise ValueError(
+                f"Layer {layer.name!r} of {target.name!r} does not match {source.name!r} "
+                f"({error}); both must be the same topology, differing only in experts."
+            ) from error

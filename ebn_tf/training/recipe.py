@@ -23,6 +23,9 @@ class StageConfig:
         model: ``"teacher"`` (the real-valued twin) or ``"student"`` (the EBNet).
         epochs: epochs of this stage.
         init_from: name of the stage whose final weights this stage starts from, or None.
+        init_run: the run directory holding ``init_from`` when it is another run's (its
+            expert 0 is loaded into every expert, see ``layers.load_first_expert``); None:
+            this run.
         replicate_experts: copy expert 0 into the other experts first (step 2).
         force_expert: every sample goes to this expert (step 1), or None (the gates choose).
         binary_weights: binarised kernels (step 4) or real-valued latent kernels.
@@ -36,6 +39,7 @@ class StageConfig:
     model: str
     epochs: int
     init_from: str | None = None
+    init_run: str | None = None
     replicate_experts: bool = False
     force_expert: int | None = None
     binary_weights: bool = True
@@ -52,7 +56,8 @@ class Recipe:
     ``teacher_epochs`` is 0; the preset ``teacher_model``, or else the student's real
     twin; ``train_student=False`` trains it alone, to publish and reuse), ``step1`` (one
     expert, real weights, binary activations), ``step3`` (replicate expert 0, all experts
-    and gates), ``step4`` (binary weights, from step 3). Each stage uses Adam with
+    and gates; from ``step1_run``'s step 1 if given, since step 1 is one expert whatever
+    N is), ``step4`` (binary weights, from step 3). Each stage uses Adam with
     ``learning_rate``, linear warm-up over ``warmup`` of its epochs and /10 decays at the
     ``decays`` fractions of its epochs.
     """
@@ -75,6 +80,7 @@ class Recipe:
     teacher_model: str | None = None
     teacher_weights: str | None = None
     train_student: bool = True
+    step1_run: str | None = None
     distill: bool = True
     attention_weight: float = 1e3
     kl_weight: float = 1.0
@@ -159,10 +165,16 @@ class Recipe:
             weight_decay=self.weight_decay_real,
             distill=self.distill,
         )
+        if self.step1_run is None:
+            stages.append(StageConfig("step1", epochs=self.step1_epochs, force_expert=0, **real))
         stages += [
-            StageConfig("step1", epochs=self.step1_epochs, force_expert=0, **real),
             StageConfig(
-                "step3", epochs=self.step3_epochs, init_from="step1", replicate_experts=True, **real
+                "step3",
+                epochs=self.step3_epochs,
+                init_from="step1",
+                init_run=self.step1_run,
+                replicate_experts=True,
+                **real,
             ),
             StageConfig(
                 "step4",

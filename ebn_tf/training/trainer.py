@@ -138,6 +138,23 @@ class _Run:
         )
         return keras.optimizers.Adam(schedule, weight_decay=stage.weight_decay or None)
 
+    def _init_weights(self, stage: StageConfig) -> Path | None:
+        if not stage.init_from:
+            return None
+        run = Path(stage.init_run) if stage.init_run else self.dir
+        init = run / stage.init_from / FINAL_WEIGHTS
+        if not init.exists():
+            fix = (
+                f"finish the run {run} first"
+                if stage.init_run
+                else f"delete {run / stage.init_from / STAGE_RESULT} so that the same command "
+                f"trains stage {stage.init_from!r} again"
+            )
+            raise FileNotFoundError(
+                f"Stage {stage.name!r} starts from {init}, which is missing. Fix: {fix}."
+            )
+        return init
+
     def stage(self, stage: StageConfig) -> dict:
         stage_dir = self.dir / stage.name
         result_file = stage_dir / STAGE_RESULT
@@ -148,15 +165,13 @@ class _Run:
         steps_per_epoch = min(train_size, self.recipe.train_limit or train_size) // (
             self.recipe.batch_size
         )
-        init = self.dir / stage.init_from / FINAL_WEIGHTS if stage.init_from else None
-        if init is not None and not init.exists():
-            raise FileNotFoundError(
-                f"Stage {stage.name!r} starts from {init}, which is missing. Fix: delete "
-                f"{self.dir / stage.init_from / STAGE_RESULT} so that the same command trains "
-                f"stage {stage.init_from!r} again."
-            )
+        init = self._init_weights(stage)
         with self.strategy.scope():
-            model = self._build(stage.model, init)
+            model = self._build(stage.model, None if stage.init_run else init)
+            if stage.init_run:
+                source = models.build(model_config(load_recipe(stage.init_run), "student"))
+                source.load_weights(init)
+                layers.load_first_expert(model, source)
             if stage.model == "student":
                 if stage.replicate_experts:
                     layers.replicate_first_expert(model)
@@ -282,18 +297,27 @@ def train(
     return summary
 
 
+def load_recipe(model_dir: str | Path) -> Recipe:
+    """The recipe a run directory was trained with."""
+    recipe_file = Path(model_dir) / "recipe.json"
+    if not recipe_file.exists():
+        raise FileNotFoundError(
+            f"{model_dir} holds no finished run ({recipe_file} is missing); run it with the "
+            "train app first."
+        )
+    return Recipe(**json.loads(recipe_file.read_text()))
+
+
 def load_run(model_dir: str | Path) -> tuple[keras.Model, Recipe]:
     """The model a finished run ends with (the binary student, or the teacher of a
     teacher-only run), and the run's recipe."""
-    model_dir = Path(model_dir)
-    recipe_file = model_dir / "recipe.json"
-    recipe = Recipe(**json.loads(recipe_file.read_text())) if recipe_file.exists() else None
-    last = recipe.stages()[-1] if recipe else None
-    weights = model_dir / (last.name if last else "step4") / FINAL_WEIGHTS
-    if recipe is None or not weights.exists():
+    recipe = load_recipe(model_dir)
+    last = recipe.stages()[-1]
+    weights = Path(model_dir) / last.name / FINAL_WEIGHTS
+    if not weights.exists():
         raise FileNotFoundError(
-            f"{model_dir} holds no finished run (recipe.json and {weights.relative_to(model_dir)}"
-            "); run or resume it with the train app first."
+            f"{model_dir} holds no finished run ({weights} is missing); run or resume it with "
+            "the train app first."
         )
     model = models.build(model_config(recipe, last.model))
     model.load_weights(weights)
