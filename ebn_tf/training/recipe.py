@@ -54,7 +54,8 @@ class Recipe:
 
     Steps (EBNET.md section 4): ``teacher`` (unless ``teacher_weights`` is given or
     ``teacher_epochs`` is 0; the preset ``teacher_model``, or else the student's real
-    twin; ``train_student=False`` trains it alone, to publish and reuse), ``step1`` (one
+    twin; ``train_student=False`` trains it alone, to publish and reuse; ``teacher_weights``
+    is a weights file or a zoo model name, whose preset is then the teacher), ``step1`` (one
     expert, real weights, binary activations), ``step3`` (replicate expert 0, all experts
     and gates; from ``step1_run``'s step 1 if given, since step 1 is one expert whatever
     N is), ``step4`` (binary weights, from step 3). Each stage uses Adam with

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ebn_tf import cost, data, layers, models
+from ebn_tf import cost, data, layers, models, zoo
 from ebn_tf._keras import keras, tf
 from ebn_tf.training.distill import Distiller
 from ebn_tf.training.distribute import check_batch, is_chief, make_strategy
@@ -48,7 +48,18 @@ def model_config(recipe: Recipe, kind: str) -> models.EBNetConfig:
     student = models.get_config(recipe.model, **dict(recipe.model_overrides))
     if kind == "student":
         return student
-    return models.get_config(recipe.teacher_model) if recipe.teacher_model else student.teacher()
+    if recipe.teacher_model:
+        return models.get_config(recipe.teacher_model)
+    if zoo_teacher(recipe):
+        entry = zoo.get(zoo_teacher(recipe))
+        return models.get_config(entry.preset, **entry.overrides)
+    return student.teacher()
+
+
+def zoo_teacher(recipe: Recipe) -> str | None:
+    """The zoo model that ``teacher_weights`` names, if it names one instead of a file."""
+    name = recipe.teacher_weights
+    return name if name and not Path(name).exists() and name in zoo.names() else None
 
 
 def fit_verbosity(verbose) -> int:
@@ -112,11 +123,12 @@ class _Run:
             tf.data.experimental.AutoShardPolicy.DATA
         )
         self.datasets = {k: ds.with_options(options) for k, ds in self.datasets.items()}
-        self.teacher_weights = (
-            Path(recipe.teacher_weights)
-            if recipe.teacher_weights
-            else self.dir / "teacher" / FINAL_WEIGHTS
-        )
+        if zoo_teacher(recipe):
+            self.teacher_weights = zoo.download(zoo_teacher(recipe), "keras")
+        elif recipe.teacher_weights:
+            self.teacher_weights = Path(recipe.teacher_weights)
+        else:
+            self.teacher_weights = self.dir / "teacher" / FINAL_WEIGHTS
         if recipe.distill and recipe.teacher_weights:
             self._build("teacher", self.teacher_weights)
 

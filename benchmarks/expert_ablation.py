@@ -1,0 +1,129 @@
+"""Do experts pay? 1 expert against 4 at the same BOPs, and what the 4 need, per seed.
+
+Every variant trains ``ebnet_fmnist`` with one recipe (``--recipe``, default the short
+``fmnist_proxy``; the full comparison uses ``fmnist_experts``). Per seed, the 1-expert
+run trains step 1 and every other variant starts its step 3 from that step 1
+(``step1_run``): step 1 is one expert whatever N is, so the variants differ only where
+they should. Runs resume; finished ones are read back from their ``summary.json``.
+
+    python -m benchmarks.expert_ablation --variants e1,e4_partition,e4_kernel_mix
+    python -m benchmarks.expert_ablation --recipe fmnist_experts --variants e1,e4_kernel_mix \\
+        --seeds 0,1 --root runs/experts
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
+from benchmarks.report import markdown_table, write_section
+from ebn_tf.training import get_recipe, train
+
+BASELINE = "e1"
+VARIANTS = {
+    BASELINE: {"num_experts": 1},
+    "e4_partition": {"num_experts": 4, "execution": "partition"},
+    "e4_kernel_mix": {"num_experts": 4, "execution": "kernel_mix"},
+    "e4_kernel_mix_sigmoid": {
+        "num_experts": 4,
+        "execution": "kernel_mix",
+        "gate_activation": "sigmoid",
+    },
+    "e4_mask_sum": {"num_experts": 4, "execution": "mask_sum"},
+}
+
+
+def setting(args) -> str:
+    """The recipe and its overrides as a name for run directories and the report section."""
+    return "_".join([args.recipe, *(re.sub(r"[^\w.]+", "", o) for o in args.override)])
+
+
+def run_variant(args, seed: int, variant: str) -> dict:
+    root = Path(args.root) / setting(args) / f"seed{seed}"
+    overrides = [
+        "model=ebnet_fmnist",
+        f"seed={seed}",
+        f"model_overrides={json.dumps(VARIANTS[variant])}",
+        *args.override,
+    ]
+    if variant != BASELINE:
+        overrides.append(f"step1_run={root / BASELINE}")
+    return train(get_recipe(args.recipe, overrides), root / variant, verbose=2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="fmnist_proxy")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--override", action="append", default=[], help="KEY=VALUE, every run")
+    parser.add_argument("--root", default="runs/ablation")
+    args = parser.parse_args()
+    variants = args.variants.split(",")
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or variants[0] != BASELINE:
+        parser.error(
+            f"--variants must start with {BASELINE} and name known variants {list(VARIANTS)}"
+        )
+    seeds = [int(seed) for seed in args.seeds.split(",")]
+    results = {variant: [] for variant in variants}
+    for seed in seeds:
+        for variant in variants:
+            start = time.perf_counter()
+            summary = run_variant(args, seed, variant)
+            stages = {s["name"]: s for s in summary["stages"]}
+            results[variant].append(
+                {
+                    "test": 100 * summary["final"]["test_accuracy"],
+                    "step3": 100 * stages["step3"]["val_accuracy"],
+                    "minutes": sum(s["seconds"] for s in summary["stages"]) / 60,
+                }
+            )
+            seconds = time.perf_counter() - start
+            print(f"{variant} seed {seed}: {results[variant][-1]} ({seconds:.0f} s)", flush=True)
+    base = np.mean([r["test"] for r in results[BASELINE]])
+    rows = []
+    for variant, runs in results.items():
+        tests = [r["test"] for r in runs]
+        rows.append(
+            [
+                variant,
+                json.dumps(VARIANTS[variant]),
+                f"{np.mean(tests):.2f}",
+                f"{np.mean(tests) - base:+.2f}",
+                " / ".join(f"{t:.2f}" for t in tests),
+                f"{np.mean([r['step3'] for r in runs]):.2f}",
+                " / ".join(f"{r['minutes']:.0f}" for r in runs),
+            ]
+        )
+    header = [
+        "variant",
+        "model overrides",
+        "test top-1 % (mean)",
+        "vs 1 expert",
+        "per seed",
+        "step 3 val % (mean)",
+        "minutes per seed",
+    ]
+    table = markdown_table(header, rows)
+    print(table)
+    extra = " ".join(f"`{o}`" for o in args.override) or "none"
+    write_section(
+        f"expert_ablation_{setting(args)}",
+        f"Do experts pay? `{args.recipe}` on ebnet_fmnist",
+        f"Seeds {seeds}; overrides on every run: {extra}. Per seed, every variant starts step 3 "
+        "from the 1-expert run's step 1 (its minutes exclude step 1); test top-1 on the "
+        "10,000 test images.\n\n" + table,
+        f"python -m benchmarks.expert_ablation --recipe {args.recipe} --variants {args.variants} "
+        f"--seeds {args.seeds}" + "".join(f" --override '{o}'" for o in args.override),
+    )
+
+
+if __name__ == "__main__":
+    main()
