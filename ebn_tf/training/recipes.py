@@ -71,6 +71,23 @@ def fmnist_teacher() -> Recipe:
 
 
 @register_recipe
+def fmnist_experts() -> Recipe:
+    """EBNet-4 against 1 expert on Fashion-MNIST: the zoo's strong teacher, 8 epochs a
+    step, the released gate gradient (``benchmarks.expert_ablation`` runs both, sharing
+    step 1 per seed)."""
+    epochs = dict(step1_epochs=8, step3_epochs=8, step4_epochs=8)
+    return Recipe(
+        name="fmnist_experts",
+        model="ebnet_fmnist",
+        dataset="fashion_mnist",
+        model_overrides={"execution": "kernel_mix"},
+        teacher_weights="fmnist_teacher",
+        batch_size=256,
+        **epochs,
+    )
+
+
+@register_recipe
 def fmnist_quick() -> Recipe:
     """The demo: every step of the policy, one epoch each, on a slice of Fashion-MNIST."""
     epochs = dict(teacher_epochs=1, step1_epochs=1, step3_epochs=1, step4_epochs=1)

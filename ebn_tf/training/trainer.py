@@ -127,6 +127,11 @@ class _Run:
             self.teacher_weights = zoo.download(zoo_teacher(recipe), "keras")
         elif recipe.teacher_weights:
             self.teacher_weights = Path(recipe.teacher_weights)
+            if recipe.distill and not self.teacher_weights.exists():
+                raise FileNotFoundError(
+                    f"teacher_weights={recipe.teacher_weights!r} is neither a file nor a zoo "
+                    f"model ({zoo.names()}); give a teacher run's teacher/{FINAL_WEIGHTS}."
+                )
         else:
             self.teacher_weights = self.dir / "teacher" / FINAL_WEIGHTS
         if recipe.distill and recipe.teacher_weights:
