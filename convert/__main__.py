@@ -7,7 +7,8 @@
 (.keras / .h5) or a zoo name (downloaded; EBN_ZOO_MIRROR selects a mirror). Prints the
 audit (ops of every subgraph), parity with the Keras model on images that select every
 expert the data reaches, the file size and the latency in LCE's interpreter; exits
-non-zero when the audit fails.
+non-zero when the audit fails. A model without binary convs is refused unless
+--allow_float is given.
 """
 
 import sys
@@ -31,6 +32,7 @@ flags.DEFINE_float(
 flags.DEFINE_integer("threads", 1, "Interpreter threads for the latency measurement.")
 flags.DEFINE_string("data_dir", None, "tensorflow-datasets data dir for the parity images.")
 flags.DEFINE_bool("allow_audit_failure", False, "Write the file even if its audit fails.")
+flags.DEFINE_bool("allow_float", False, "Convert a model without binary convs (a float file).")
 FLAGS = flags.FLAGS
 
 
@@ -50,6 +52,7 @@ def main(argv):
             target=FLAGS.target,
             int8_range=(-FLAGS.int8_range, FLAGS.int8_range) if int8 else None,
             strict=not FLAGS.allow_audit_failure,
+            allow_float=FLAGS.allow_float,
         )
     except (ValueError, OSError) as error:
         sys.exit(f"error: {error}")
