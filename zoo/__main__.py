@@ -19,6 +19,7 @@ import sys
 from absl import app, flags, logging
 
 import ebn_tf.zoo as zoo
+from ebn_tf.user_errors import user_errors
 
 COMMANDS = ("list", "info", "download", "evaluate", "publish")
 
@@ -70,7 +71,7 @@ def main(argv):
     if len(argv) < 2 or argv[1] not in COMMANDS or (argv[1] != "list" and len(argv) != 3):
         sys.exit(f"usage: python -m zoo {{{'|'.join(COMMANDS)}}} [NAME] [flags]; see --help.")
     command, name = argv[1], (argv[2] if len(argv) == 3 else None)
-    try:
+    with user_errors():
         if command == "list":
             print(table())
         elif command == "info":
@@ -86,8 +87,6 @@ def main(argv):
         else:
             entry = publish(name)
             print(f"published {entry.name} v{entry.version}: {FLAGS.zoo_dir}/{entry.name}.md")
-    except (ValueError, OSError) as error:
-        sys.exit(f"error: {error}")
 
 
 def run():

@@ -14,6 +14,7 @@ import numpy as np
 
 from ebn_tf import cost, data, layers, models
 from ebn_tf._keras import keras, tf
+from ebn_tf.outputs import check_output_dir
 from ebn_tf.training.distill import Distiller
 from ebn_tf.training.distribute import check_batch, is_chief, make_strategy
 from ebn_tf.training.recipe import Recipe, StageConfig
@@ -319,8 +320,8 @@ def train(
 ) -> dict:
     """Run ``recipe`` into ``model_dir``; rerunning the same call resumes where it stopped.
 
-    Everything that can fail before training (recipe, dataset, batch split, teacher
-    weights) is checked first. Each stage writes ``MODEL_DIR/STAGE/``:
+    Everything that can fail before training (recipe, run directory, dataset, batch
+    split, teacher weights) is checked first. Each stage writes ``MODEL_DIR/STAGE/``:
     ``metrics.csv`` (one row per epoch, with its ``seconds``, however often the stage
     was resumed), TensorBoard logs, a per-epoch ``backup/`` while it runs, and at its end
     the final weights and ``result.json``, after which the backup is dropped. The run
@@ -330,7 +331,7 @@ def train(
         The summary: ``{"recipe", "stages": [{"name", "epochs", "val_accuracy", ...}],
         "final": {"test_accuracy", "bops", "ops", "weights"}}``.
     """
-    run = _Run(recipe, model_dir, strategy, data_dir, verbose)
+    run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose)
     run.dir.mkdir(parents=True, exist_ok=True)
     check_run_recipe(recipe, run.dir)
     _write_text(run.dir / "recipe.json", json.dumps(recipe.to_json(), indent=2))

@@ -154,6 +154,20 @@ def app_command(model_dir, data_dir, *overrides, strategy="one_device"):
     return args + [f"--override={o}" for o in [*SMALL, *overrides]]
 
 
+def test_app_names_a_run_directory_under_a_file(fmnist_data_dir, tmp_path):
+    file = tmp_path / "file"
+    file.write_text("")
+    result = subprocess.run(
+        app_command(file / "run", fmnist_data_dir),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: Cannot make the directory {file}/run: {file} is a file." in result.stderr
+
+
 @pytest.mark.slow
 def test_sigkill_mid_stage_resumes_from_last_checkpoint(fmnist_data_dir, tmp_path):
     command = app_command(tmp_path, fmnist_data_dir, "distill=false", "step3_epochs=4")
