@@ -91,13 +91,13 @@ _NAMES = {int: ("an int", "ints"), float: ("a number", "numbers"), str: ("a stri
 
 
 def describe(hint) -> str:
-    """What ``hint`` allows, in words: ``"None or an int"``, ``"a list of 3 ints"``."""
+    """What ``hint`` allows, in words: ``"None (null) or an int"``, ``"a list of 3 ints"``."""
     args = typing.get_args(hint)
     if typing.get_origin(hint) is types.UnionType:
-        # None first, so that a rule's words ("None or an int >= 1") follow the type.
+        # None first, so that a rule's words ("None (null) or an int >= 1") follow the type.
         return " or ".join(describe(a) for a in sorted(args, key=lambda a: a is not type(None)))
     if hint is type(None):
-        return "None"
+        return "None (null)"
     if hint is bool:
         return "a bool (true or false)"
     if hint is object:
