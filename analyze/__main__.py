@@ -16,6 +16,7 @@ from absl import app, flags, logging
 
 from ebn_tf import analysis, data
 from ebn_tf.sources import load_model
+from ebn_tf.user_errors import user_errors
 
 flags.DEFINE_string("model", None, "Zoo name, run directory or .keras file.")
 flags.DEFINE_string("dataset", None, "The dataset, when --model does not name it.")
@@ -33,7 +34,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if not FLAGS.model or not FLAGS.output_dir:
         sys.exit("--model and --output_dir are required (see --help).")
-    try:
+    with user_errors():
         model, dataset = load_model(FLAGS.model)
         dataset = FLAGS.dataset or dataset
         if dataset is None:
@@ -44,8 +45,6 @@ def main(argv):
         result = analysis.analyze(
             model, images, labels, FLAGS.output_dir, class_names, FLAGS.layer, FLAGS.tsne_points
         )
-    except (ValueError, OSError) as error:
-        sys.exit(f"error: {error}")
     print(
         f"{result['model']} on {result['images']} {FLAGS.split} images: top-1 "
         f"{100 * result['top1']:.2f}%"

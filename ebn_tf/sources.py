@@ -18,7 +18,12 @@ def load_model(source: str) -> tuple[keras.Model, str | None]:
         model, recipe = training.load_run(source)
         return model, recipe.dataset
     if Path(source).exists():
-        return keras.models.load_model(source), None
+        try:
+            return keras.models.load_model(source), None
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"Cannot load {source} as a saved Keras model (.keras or .h5): {error}"
+            ) from error
     if source in zoo.names():
         return zoo.load(source), zoo.get(source).dataset
     raise FileNotFoundError(

@@ -15,6 +15,7 @@ from absl import app, flags, logging
 
 from ebn_tf import search
 from ebn_tf.training import get_recipe
+from ebn_tf.user_errors import user_errors
 
 flags.DEFINE_string("base", "fmnist_search_base", "Model preset to grow (groups 1).")
 flags.DEFINE_list("blocks", ["1-1-1", "1-2-1", "1-1-2"], "Blocks per stage to try, e.g. 1-2-1.")
@@ -37,7 +38,7 @@ def main(argv):
         )
     if not FLAGS.output_dir:
         sys.exit("--output_dir is required (see --help).")
-    try:
+    with user_errors():
         found = search.candidates(
             [tuple(int(b) for b in depth.split("-")) for depth in FLAGS.blocks],
             [int(a) for a in FLAGS.expansions],
@@ -52,8 +53,6 @@ def main(argv):
             FLAGS.max_ops,
             FLAGS.data_dir,
         )
-    except ValueError as error:
-        sys.exit(f"error: {error}")
     print(Path(FLAGS.output_dir, "results.md").read_text())
     print(
         f"{len(rows)} candidates ranked; results.csv, results.md, pareto.png in {FLAGS.output_dir}"

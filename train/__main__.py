@@ -12,6 +12,7 @@ import sys
 from absl import app, flags, logging
 
 from ebn_tf import training
+from ebn_tf.user_errors import user_errors
 
 flags.DEFINE_string("recipe", None, "Registered recipe name (see --list_recipes).")
 flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, logs, summary.json.")
@@ -30,11 +31,9 @@ def main(argv):
         return
     if not FLAGS.recipe or not FLAGS.model_dir:
         sys.exit("--recipe and --model_dir are required (see --help).")
-    try:
+    with user_errors():
         recipe = training.get_recipe(FLAGS.recipe, FLAGS.override)
         summary = training.train(recipe, FLAGS.model_dir, FLAGS.strategy, FLAGS.data_dir)
-    except (ValueError, FileNotFoundError, FloatingPointError) as error:
-        sys.exit(f"error: {error}")
     print(report(summary, FLAGS.model_dir))
 
 

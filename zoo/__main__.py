@@ -7,6 +7,9 @@
     python -m zoo publish ebnet_fmnist --run runs/benchmark/ebnet --description "..."
     python -m zoo publish ebnet_imagenet --untrained_recipe imagenet_ebnet --description "..."
 
+publish refuses a name that is already published unless --version is newer than its
+entry's (its files are kept beside the new ones) or --overwrite is given.
+
 --mirror (or EBN_ZOO_MIRROR) is a base URL or a local directory replacing the default
 host. This folder is such a mirror: in a source checkout, where it holds the published
 files, it is used by default. Files are cached under the Keras cache dir (EBN_ZOO_CACHE
@@ -19,6 +22,7 @@ import sys
 from absl import app, flags, logging
 
 import ebn_tf.zoo as zoo
+from ebn_tf.user_errors import user_errors
 
 COMMANDS = ("list", "info", "download", "evaluate", "publish")
 
@@ -32,6 +36,8 @@ flags.DEFINE_string("untrained_recipe", None, "publish: a card without weights f
 flags.DEFINE_float("paper_top1", None, "publish --untrained_recipe: the paper's top-1, in %.")
 flags.DEFINE_string("description", "", "publish: one line for the card.")
 flags.DEFINE_string("zoo_dir", "zoo", "publish: where files and cards are written.")
+flags.DEFINE_integer("version", 1, "publish: the version; a published name needs a newer one.")
+flags.DEFINE_bool("overwrite", False, "publish: replace the name's published entry and files.")
 FLAGS = flags.FLAGS
 
 
@@ -58,10 +64,22 @@ def publish(name: str):
         raise ValueError("publish needs exactly one of --run and --untrained_recipe.")
     if FLAGS.run:
         return publishing.publish_run(
-            name, FLAGS.run, FLAGS.description, FLAGS.zoo_dir, data_dir=FLAGS.data_dir
+            name,
+            FLAGS.run,
+            FLAGS.description,
+            FLAGS.zoo_dir,
+            FLAGS.version,
+            data_dir=FLAGS.data_dir,
+            overwrite=FLAGS.overwrite,
         )
     return publishing.publish_untrained(
-        name, FLAGS.untrained_recipe, FLAGS.description, FLAGS.zoo_dir, FLAGS.paper_top1
+        name,
+        FLAGS.untrained_recipe,
+        FLAGS.description,
+        FLAGS.zoo_dir,
+        FLAGS.paper_top1,
+        version=FLAGS.version,
+        overwrite=FLAGS.overwrite,
     )
 
 
@@ -70,7 +88,7 @@ def main(argv):
     if len(argv) < 2 or argv[1] not in COMMANDS or (argv[1] != "list" and len(argv) != 3):
         sys.exit(f"usage: python -m zoo {{{'|'.join(COMMANDS)}}} [NAME] [flags]; see --help.")
     command, name = argv[1], (argv[2] if len(argv) == 3 else None)
-    try:
+    with user_errors():
         if command == "list":
             print(table())
         elif command == "info":
@@ -86,8 +104,6 @@ def main(argv):
         else:
             entry = publish(name)
             print(f"published {entry.name} v{entry.version}: {FLAGS.zoo_dir}/{entry.name}.md")
-    except (ValueError, OSError) as error:
-        sys.exit(f"error: {error}")
 
 
 def run():

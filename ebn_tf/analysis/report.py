@@ -12,6 +12,7 @@ from ebn_tf.analysis import plots
 from ebn_tf.analysis.features import features, tsne
 from ebn_tf.analysis.usage import expert_by_class, usage_counts, usage_report
 from ebn_tf.layers import expert_layers, selected_experts
+from ebn_tf.outputs import check_output_dir
 
 
 def class_information(matrix: np.ndarray) -> float:
@@ -43,6 +44,7 @@ def analyze(
     Writes ``analysis.json``, ``usage.png``, ``expert_by_class.png`` and ``tsne.png`` to
     ``output_dir`` and returns the JSON data.
     """
+    output_dir = check_output_dir(output_dir)
     experts = {
         x.name: x.num_experts
         for x in expert_layers(model)
@@ -77,7 +79,6 @@ def analyze(
         },
         "collapsed_layers": [u.name for u in usage if u.collapsed],
     }
-    output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     plots.usage_plot(usage, output_dir / "usage.png")
     plots.expert_class_plot(matrices[layer], class_names, layer, output_dir / "expert_by_class.png")

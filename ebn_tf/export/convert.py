@@ -61,6 +61,7 @@ def convert(
     int8_range: tuple[float, float] | None = None,
     strict: bool = True,
     conditional: bool = True,
+    allow_float: bool = False,
 ) -> tuple[bytes, AuditReport]:
     """Convert ``model`` with LCE so that only the selected expert of each layer runs.
 
@@ -80,6 +81,8 @@ def convert(
         strict: raise ``ExportError`` when the audit fails (else warn).
         conditional: one IF tree per expert layer (else every expert runs and a one-hot
             mask keeps one: the N-fold baseline of the benchmarks).
+        allow_float: convert a model without any binary conv too (a float file); by
+            default it is refused, as its audit would pass with 0 ``LceBconv2d``.
 
     Returns:
         The flatbuffer and its audit.
@@ -95,6 +98,13 @@ def convert(
         if value == "int8" and int8_range is None:
             raise ExportError(f"{name}='int8' needs int8_range=(min, max) for the float parts.")
     _check_exportable(model)
+    if not allow_float and not expected_binary_convs(model):
+        raise ExportError(
+            f"Model {model.name!r} has no binary conv: its export would be a float TFLite file "
+            "(0 LceBconv2d), not a binary network. Fix: export the binary model (a finished "
+            "run's step 4), or pass allow_float=True (convert app: --allow_float) if a float "
+            "file is meant."
+        )
     if int8_range is not None:
         warnings.warn(
             f"int8_range={int8_range} quantises every float array to an uncalibrated range: "

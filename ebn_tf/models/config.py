@@ -2,16 +2,40 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from ebn_tf._fields import replace_known
+from ebn_tf._fields import Rule, check_fields, replace_known
 from ebn_tf.layers.ebconv import EXECUTIONS, GATE_ACTIVATIONS, PAD_VALUES
 
 STEMS = ("dabnn", "resnet", "conv3x3")
 SHORTCUTS = ("decomposed", "simple")
+STAGE_FIELDS = ("widths", "blocks", "groups", "strides")
 # LCE's grouped binary conv works only on a multiple of 32 input channels per group.
 LCE_GROUP_CHANNELS = 32
+
+_CHOICES = {
+    "stem": STEMS,
+    "shortcut": SHORTCUTS,
+    "gate_activation": GATE_ACTIVATIONS,
+    "execution": EXECUTIONS,
+    "pad_value": PAD_VALUES,
+}
+# What each field allows beyond its annotated type (see ``check_fields``).
+_RULES: dict[str, Rule] = {
+    **{
+        field: (lambda v: v >= 1, ">= 1")
+        for field in ("num_classes", "stem_width", "stem_strides", "num_experts")
+    },
+    **{
+        field: (lambda v: all(x >= 1 for x in v), ">= 1")
+        for field in ("input_shape", *STAGE_FIELDS)
+    },
+    "input_std": (lambda v: all(x > 0 for x in v), "> 0"),
+    **{
+        field: (lambda v, allowed=allowed: v in allowed, f"among {allowed}")
+        for field, allowed in _CHOICES.items()
+    },
+}
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -71,29 +95,17 @@ class EBNetConfig:
     lce: bool = True
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, list):
-                object.__setattr__(self, field.name, tuple(value))
+        check_fields(self, f"EBNetConfig {self.name!r}", _RULES)
         self._validate()
 
     def _validate(self) -> None:
+        """The checks that involve several fields."""
+
         def fail(field: str, problem: str) -> None:
             raise ValueError(
                 f"EBNetConfig {self.name!r}: {field}={getattr(self, field)!r} {problem}"
             )
 
-        def choice(field: str, allowed: tuple) -> None:
-            if getattr(self, field) not in allowed:
-                fail(field, f"is not one of {allowed}.")
-
-        choice("stem", STEMS)
-        choice("shortcut", SHORTCUTS)
-        choice("gate_activation", GATE_ACTIVATIONS)
-        choice("execution", EXECUTIONS)
-        choice("pad_value", PAD_VALUES)
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
-            fail("input_shape", "must be (height, width, channels) of positive ints.")
         if (
             len(self.input_mean) != self.input_shape[2]
             or len(self.input_std) != self.input_shape[2]
@@ -101,16 +113,10 @@ class EBNetConfig:
             fail(
                 "input_mean", f"and input_std need {self.input_shape[2]} entries (one per channel)."
             )
-        for field in ("num_classes", "stem_width", "stem_strides", "num_experts"):
-            if not isinstance(getattr(self, field), int) or getattr(self, field) < 1:
-                fail(field, "must be a positive int.")
         stages = len(self.widths)
-        for field in ("widths", "blocks", "groups", "strides"):
-            values = getattr(self, field)
-            if len(values) != stages or stages == 0:
+        for field in STAGE_FIELDS:
+            if len(getattr(self, field)) != stages or stages == 0:
                 fail(field, f"needs one entry per stage ({stages} stages, from widths).")
-            if not all(isinstance(v, int) and v >= 1 for v in values):
-                fail(field, "must hold positive ints.")
         if not self.binary and self.num_experts != 1:
             fail("num_experts", "must be 1 for a real-valued model (binary=False).")
         channels = self.stem_width

@@ -9,6 +9,7 @@ from pathlib import Path
 from absl import logging
 
 from ebn_tf import models
+from ebn_tf.outputs import check_output_dir
 from ebn_tf.search.plot import pareto_front, pareto_plot
 from ebn_tf.search.space import Candidate, Costed, within_budget
 from ebn_tf.training import Recipe, train
@@ -48,7 +49,7 @@ def search(
     split is never used to choose). Writes ``results.csv``, ``results.md`` and
     ``pareto.png`` (validation top-1 against OPs).
     """
-    output_dir = Path(output_dir)
+    output_dir = check_output_dir(output_dir)
     config = models.get_config(base)
     if not found:
         raise ValueError(

@@ -6,7 +6,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from ebn_tf._fields import replace_known
+from ebn_tf import data, models
+from ebn_tf._fields import Rule, check_fields, replace_known
 
 # The paper's schedule (EBNET.md section 4): 75 epochs, warm-up 10, lr /10 at 40, 55, 65.
 PAPER_EPOCHS = 75
@@ -60,7 +61,8 @@ class Recipe:
     and gates; from ``step1_run``'s step 1 if given, since step 1 is one expert whatever
     N is), ``step4`` (binary weights, from step 3). Each stage uses Adam with
     ``learning_rate``, linear warm-up over ``warmup`` of its epochs and /10 decays at the
-    ``decays`` fractions of its epochs.
+    ``decays`` fractions of its epochs. Every field is checked when a recipe is made (type
+    from its annotation, range from ``_rules``).
     """
 
     name: str
@@ -92,55 +94,55 @@ class Recipe:
     seed: int = 0
 
     def __post_init__(self):
-        overrides = self.model_overrides
-        pairs = overrides.items() if isinstance(overrides, dict) else overrides
-        object.__setattr__(self, "model_overrides", tuple(sorted(tuple(p) for p in pairs)))
-        object.__setattr__(self, "decays", tuple(self.decays))
-        for field in ("batch_size", "step1_epochs", "step3_epochs", "step4_epochs"):
-            self._check(
-                field,
-                isinstance(getattr(self, field), int) and getattr(self, field) > 0,
-                "must be a positive int",
+        what = f"Recipe {self.name!r}"
+        check_fields(self, what, self._rules())
+        if self.trains_teacher and self.teacher_epochs < 1:
+            raise ValueError(
+                f"{what}: teacher_epochs={self.teacher_epochs} must be >= 1 when the recipe "
+                "trains its teacher (distill without teacher_weights)."
             )
-        self._check(
-            "teacher_epochs",
-            isinstance(self.teacher_epochs, int)
-            and (self.teacher_epochs > 0 or not self.trains_teacher),
-            "must be a positive int when distilling without teacher_weights",
-        )
-        self._check(
-            "train_student",
-            self.train_student or self.teacher_weights is None,
-            "trains the teacher alone, so teacher_weights must be None",
-        )
-        self._check("validation_fraction", 0 < self.validation_fraction < 1, "must lie in (0, 1)")
-        self._check(
-            "train_limit",
-            self.train_limit is None or self.train_limit >= self.batch_size,
-            f"must be None or at least batch_size ({self.batch_size})",
-        )
-        for field in ("learning_rate", "temperature"):
-            self._check(
-                field,
-                isinstance(getattr(self, field), int | float) and getattr(self, field) > 0,
-                "must be a positive number",
+        if not self.train_student and self.teacher_weights is not None:
+            raise ValueError(
+                f"{what}: train_student=False trains the teacher alone, so teacher_weights "
+                f"must be None (null), got {self.teacher_weights!r}."
             )
-        for field in ("attention_weight", "kl_weight", "weight_decay_real"):
-            self._check(
-                field,
-                isinstance(getattr(self, field), int | float) and getattr(self, field) >= 0,
-                "must be a non-negative number",
-            )
-        self._check("warmup", 0 <= self.warmup < 1, "is a fraction of a stage's epochs in [0, 1)")
-        self._check(
-            "decays",
-            all(0 < d < 1 for d in self.decays),
-            "are fractions of a stage's epochs in (0, 1)",
-        )
+        try:
+            models.get_config(self.model, **dict(self.model_overrides))
+            if self.teacher_model is not None:
+                models.get_config(self.teacher_model)
+            data.get_spec(self.dataset)
+        except ValueError as error:
+            raise ValueError(f"{what}: {error}") from error
 
-    def _check(self, field: str, ok: bool, problem: str) -> None:
-        if not ok:
-            raise ValueError(f"Recipe {self.name!r}: {field}={getattr(self, field)!r} {problem}.")
+    def _rules(self) -> dict[str, Rule]:
+        """What each field allows beyond its annotated type (see ``check_fields``)."""
+        positive, non_negative = (lambda v: v > 0, "> 0"), (lambda v: v >= 0, ">= 0")
+        at_least_one = (lambda v: v >= 1, ">= 1")
+        return {
+            "batch_size": at_least_one,
+            "learning_rate": positive,
+            "warmup": (lambda v: 0 <= v < 1, "in [0, 1) (a fraction of a stage's epochs)"),
+            "decays": (
+                lambda v: all(0 < d < 1 for d in v),
+                "in (0, 1) (fractions of a stage's epochs)",
+            ),
+            "weight_decay_real": non_negative,
+            "teacher_epochs": non_negative,
+            "step1_epochs": at_least_one,
+            "step3_epochs": at_least_one,
+            "step4_epochs": at_least_one,
+            "attention_weight": non_negative,
+            "kl_weight": non_negative,
+            "temperature": positive,
+            "validation_fraction": (lambda v: 0 < v < 1, "in (0, 1)"),
+            # Fields are checked in order: batch_size is already checked here.
+            "train_limit": (
+                lambda v: v >= self.batch_size,
+                f">= batch_size ({self.batch_size})",
+            ),
+            "eval_limit": at_least_one,
+            "seed": non_negative,
+        }
 
     @property
     def trains_teacher(self) -> bool:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -11,6 +15,7 @@ import numpy as np
 
 from ebn_tf import cost, data, layers, models, zoo
 from ebn_tf._keras import keras, tf
+from ebn_tf.outputs import check_output_dir
 from ebn_tf.training.distill import Distiller
 from ebn_tf.training.distribute import check_batch, is_chief, make_strategy
 from ebn_tf.training.recipe import Recipe, StageConfig
@@ -23,8 +28,8 @@ STAGE_RESULT = "result.json"
 class StopOnNaN(keras.callbacks.Callback):
     """Stops the run on a non-finite loss, keeping the last epoch's checkpoint.
 
-    Raising (rather than ``TerminateOnNaN``'s stop flag) skips ``on_train_end``, where
-    ``BackupAndRestore`` would delete the checkpoint that the rerun resumes from.
+    Raising (rather than ``TerminateOnNaN``'s stop flag) keeps ``fit`` from returning, so
+    the stage is not completed with broken weights and its backup stays to resume from.
     """
 
     def __init__(self, stage: str, backup_dir: Path):
@@ -69,6 +74,72 @@ def fit_verbosity(verbose) -> int:
     if verbose != "auto":
         return verbose
     return 1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Adds each epoch's wall time to its logs as ``seconds``: ``metrics.csv`` then holds
+    the time of every epoch a stage kept, however often it was resumed."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["seconds"] = time.perf_counter() - self.start
+
+
+def _backed_up_epochs(backup: Path) -> int:
+    """Epochs that a stage's ``BackupAndRestore`` checkpoint holds: the epoch ``fit``
+    resumes at (0 without a checkpoint)."""
+    checkpoint = tf.train.latest_checkpoint(str(backup / "chief"))
+    if checkpoint is None:
+        return 0
+    # tf_keras' WorkerTrainingState saves the index of the last finished epoch.
+    reader = tf.train.load_checkpoint(checkpoint)
+    return int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
+
+
+def _epoch_rows(metrics: Path) -> list[dict]:
+    """The rows of a stage's ``metrics.csv`` (none if it is missing)."""
+    if not metrics.exists():
+        return []
+    with open(metrics, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _keep_epochs(metrics: Path, epochs: int) -> None:
+    """Keep only the rows of the first ``epochs`` epochs in a stage's ``metrics.csv``: rows
+    that a killed run logged after its last backup are logged again when it resumes."""
+    rows = [row for row in _epoch_rows(metrics) if int(row["epoch"]) < epochs]
+    if not rows:
+        metrics.unlink(missing_ok=True)
+        return
+    # CSVLogger appends rows of "epoch" and the sorted log keys; a run begun before epochs
+    # were timed has no "seconds" column yet.
+    text = io.StringIO()
+    writer = csv.DictWriter(text, ["epoch", *sorted({*rows[0], "seconds"} - {"epoch"})])
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_text(metrics, text.getvalue())
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a kill mid-write leaves the old file (or none)."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def _commit_stage(stage_dir: Path, model: keras.Model, result: dict, backup: Path | None) -> None:
+    """Complete a stage: its final weights, then its result file (which marks the stage
+    done), then drop its backup (``backup`` None: a worker that does not own it).
+
+    Until the result file exists, the backup still holds the last epoch, so a kill at any
+    point leaves a stage that the rerun finishes without training it again.
+    """
+    model.save_weights(stage_dir / FINAL_WEIGHTS)
+    _write_text(stage_dir / STAGE_RESULT, json.dumps(result, indent=2))
+    if backup is not None:
+        shutil.rmtree(backup, ignore_errors=True)
 
 
 class _Run:
@@ -175,7 +246,14 @@ class _Run:
     def stage(self, stage: StageConfig) -> dict:
         stage_dir = self.dir / stage.name
         result_file = stage_dir / STAGE_RESULT
+        # One backup dir for the whole cluster: BackupAndRestore makes every worker restore
+        # from the chief's checkpoint (and keeps the workers' own writes apart).
+        backup = self.root / stage.name / "backup"
+        own_backup = backup if self.chief else None
         if result_file.exists():
+            if own_backup is not None:
+                # A kill between the result file and the drop leaves the backup behind.
+                shutil.rmtree(own_backup, ignore_errors=True)
             return json.loads(result_file.read_text())
         stage_dir.mkdir(parents=True, exist_ok=True)
         train_size = self.data_info.split_sizes["train"]
@@ -216,39 +294,45 @@ class _Run:
                     keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                     metrics=[accuracy],
                 )
-        # One backup dir for the whole cluster: BackupAndRestore makes every worker restore
-        # from the chief's checkpoint (and keeps the workers' own writes apart).
-        backup = self.root / stage.name / "backup"
-        callbacks = [
-            keras.callbacks.BackupAndRestore(str(backup)),
-            StopOnNaN(stage.name, backup),
-            keras.callbacks.TensorBoard(str(stage_dir / "logs")),
-            keras.callbacks.CSVLogger(str(stage_dir / "metrics.csv"), append=True),
-        ]
-        start = time.perf_counter()
-        history = trainable.fit(
+        resumed = _backed_up_epochs(backup)
+        if not resumed:
+            # Nothing of an earlier, killed attempt is kept: neither are its logs.
+            shutil.rmtree(stage_dir / "logs", ignore_errors=True)
+        metrics = stage_dir / "metrics.csv"
+        _keep_epochs(metrics, resumed)
+        callbacks = [StopOnNaN(stage.name, backup)]
+        if resumed < stage.epochs:
+            callbacks += [
+                EpochSeconds(),
+                keras.callbacks.TensorBoard(str(stage_dir / "logs")),
+                keras.callbacks.CSVLogger(str(metrics), append=True),
+            ]
+        # Last, so that an epoch is backed up only once it is logged: a kill in between
+        # makes the rerun train and log that epoch again, which _keep_epochs allows for
+        # (TensorBoard then shows it twice, at the same step). The backup is dropped by
+        # _commit_stage, once the stage's results are written.
+        callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False))
+        trainable.fit(
             self.datasets["train"],
             epochs=stage.epochs,
             validation_data=self.datasets["validation"],
             callbacks=callbacks,
             verbose=self.verbose,
         )
-        seconds = time.perf_counter() - start
-        epochs_run = len(history.epoch)
         validation = trainable.evaluate(self.datasets["validation"], verbose=0, return_dict=True)
-        model.save_weights(stage_dir / FINAL_WEIGHTS)
+        seconds = sum(float(row["seconds"] or 0) for row in _epoch_rows(metrics))
         result = {
             "name": stage.name,
             "epochs": stage.epochs,
             "val_accuracy": float(validation["accuracy"]),
             "seconds": seconds,
             "train_images_per_second": (
-                epochs_run * steps_per_epoch * self.recipe.batch_size / seconds
-                if epochs_run
+                stage.epochs * steps_per_epoch * self.recipe.batch_size / seconds
+                if seconds
                 else None
             ),
         }
-        result_file.write_text(json.dumps(result, indent=2))
+        _commit_stage(stage_dir, model, result, own_backup)
         return result
 
     def final(self) -> dict:
@@ -293,24 +377,26 @@ def train(
 ) -> dict:
     """Run ``recipe`` into ``model_dir``; rerunning the same call resumes where it stopped.
 
-    Everything that can fail before training (recipe, dataset, batch split, teacher
-    weights) is checked first. Each stage writes ``MODEL_DIR/STAGE/`` (final weights,
-    ``metrics.csv``, TensorBoard logs, per-epoch ``backup/`` while it runs); the run
-    writes ``recipe.json`` and ``summary.json``. ``verbose`` is Keras' ``fit`` verbosity;
-    ``"auto"`` prints one line per epoch when stdout is not a terminal (see
-    ``fit_verbosity``).
+    Everything that can fail before training (recipe, run directory, dataset, batch
+    split, teacher weights) is checked first. Each stage writes ``MODEL_DIR/STAGE/``:
+    ``metrics.csv`` (one row per epoch, with its ``seconds``, however often the stage
+    was resumed), TensorBoard logs, a per-epoch ``backup/`` while it runs, and at its end
+    the final weights and ``result.json``, after which the backup is dropped. The run
+    writes ``recipe.json`` and ``summary.json``.
+    ``verbose`` is Keras' ``fit`` verbosity; ``"auto"`` prints one line per epoch when
+    stdout is not a terminal (see ``fit_verbosity``).
 
     Returns:
         The summary: ``{"recipe", "stages": [{"name", "epochs", "val_accuracy", ...}],
         "final": {"test_accuracy", "bops", "ops", "weights"}}``.
     """
-    run = _Run(recipe, model_dir, strategy, data_dir, verbose)
+    run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose)
     run.dir.mkdir(parents=True, exist_ok=True)
     check_run_recipe(recipe, run.dir)
-    (run.dir / "recipe.json").write_text(json.dumps(recipe.to_json(), indent=2))
+    _write_text(run.dir / "recipe.json", json.dumps(recipe.to_json(), indent=2))
     stages = [run.stage(stage) for stage in recipe.stages()]
     summary = {"recipe": recipe.name, "stages": stages, "final": run.final()}
-    (run.dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    _write_text(run.dir / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 

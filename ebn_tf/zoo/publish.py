@@ -12,10 +12,11 @@ import shlex
 from pathlib import Path
 
 from ebn_tf import cost, data, export, models, training
+from ebn_tf.outputs import check_output_dir
 from ebn_tf.training import get_recipe
 from ebn_tf.zoo.files import sha256
 from ebn_tf.zoo.loading import top1
-from ebn_tf.zoo.registry import REGISTRY_FILE, ZooFile, ZooModel, write_entry
+from ebn_tf.zoo.registry import REGISTRY_FILE, ZooFile, ZooModel, entries, write_entry
 
 # The zoo files' release on the project's host; EBN_ZOO_MIRROR replaces it.
 DEFAULT_HOST = "https://github.com/ebn-tf/ebn_tf/releases/download/zoo"
@@ -49,6 +50,43 @@ def _cost_metrics(model) -> dict:
     }
 
 
+def _files(zoo_dir: Path, name: str, version: int) -> dict[str, Path]:
+    return {
+        "keras": zoo_dir / f"{name}-v{version}.weights.h5",
+        "tflite": zoo_dir / f"{name}-v{version}.tflite",
+    }
+
+
+def _check_unpublished(
+    name: str, version: int, zoo_dir: str | Path, registry: Path, overwrite: bool
+) -> Path:
+    """``zoo_dir`` as a ``Path``; raises unless publishing ``name`` v``version`` there
+    replaces no entry or file of the zoo, or ``overwrite`` allows it."""
+    zoo_dir = check_output_dir(zoo_dir)
+    if overwrite:
+        return zoo_dir
+    fix = (
+        "Fix: publish a new version (version=N / --version N), or pass overwrite=True "
+        "(--overwrite) to replace it."
+    )
+    published = entries(registry).get(name)
+    if published is not None and version <= published.version:
+        raise ValueError(
+            f"Zoo model {name!r} is published as v{published.version} in {registry}; "
+            f"publishing v{version} would replace it. {fix}"
+        )
+    at_risk = list(_files(zoo_dir, name, version).values())
+    if published is None:
+        at_risk.append(zoo_dir / f"{name}.md")  # a card that no entry of the registry lists
+    existing = [str(path) for path in at_risk if path.exists()]
+    if existing:
+        raise ValueError(
+            f"Publishing {name!r} v{version} would overwrite {existing}, which the registry "
+            f"{registry} does not list for it. {fix}"
+        )
+    return zoo_dir
+
+
 def publish_run(
     name: str,
     run_dir: str | Path,
@@ -57,23 +95,23 @@ def publish_run(
     version: int = 1,
     data_dir: str | None = None,
     registry: Path = REGISTRY_FILE,
+    overwrite: bool = False,
 ) -> ZooModel:
     """Evaluate, convert and publish the finished run in ``run_dir`` as zoo model ``name``.
 
     Writes ``ZOO_DIR/NAME-vVERSION.weights.h5``, ``.tflite`` and ``NAME.md`` and the
-    registry entry. Conversion must pass its audit.
+    registry entry. Conversion must pass its audit. A name already published is refused
+    (before any work) unless ``version`` is newer than its entry's or ``overwrite``.
     """
-    run_dir, zoo_dir = Path(run_dir), Path(zoo_dir)
+    zoo_dir = _check_unpublished(name, version, zoo_dir, registry, overwrite)
+    run_dir = Path(run_dir)
     model, recipe = training.load_run(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     test = data.load(recipe.dataset, "test", 500, data_dir=data_dir)
     flatbuffer, audit = export.convert(model)
     report = export.parity(model, flatbuffer, export.parity_images(model, recipe.dataset, data_dir))
     zoo_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "keras": zoo_dir / f"{name}-v{version}.weights.h5",
-        "tflite": zoo_dir / f"{name}-v{version}.tflite",
-    }
+    paths = _files(zoo_dir, name, version)
     model.save_weights(paths["keras"])
     paths["tflite"].write_bytes(flatbuffer)
     metrics = {
@@ -119,9 +157,13 @@ def publish_untrained(
     zoo_dir: str | Path = "zoo",
     paper_top1: float | None = None,
     registry: Path = REGISTRY_FILE,
+    version: int = 1,
+    overwrite: bool = False,
 ) -> ZooModel:
     """A card without weights for ``recipe_name``'s model: its costs and the command that
-    would train it, marked as not trained here."""
+    would train it, marked as not trained here. A name already published is refused
+    unless ``version`` is newer than its entry's or ``overwrite``."""
+    zoo_dir = _check_unpublished(name, version, zoo_dir, registry, overwrite)
     recipe = get_recipe(recipe_name)
     model = models.build(recipe.model, **dict(recipe.model_overrides))
     metrics = _cost_metrics(model)
@@ -129,7 +171,7 @@ def publish_untrained(
         metrics["paper_top1"] = paper_top1
     entry = _entry(
         name,
-        1,
+        version,
         description,
         recipe,
         model,
@@ -137,7 +179,7 @@ def publish_untrained(
         trained_here=False,
         metrics=metrics,
     )
-    _write(entry, Path(zoo_dir), registry)
+    _write(entry, zoo_dir, registry)
     return entry
 
 

@@ -71,26 +71,27 @@ class ZooModel:
         return entry
 
 
-def _read(path: Path = REGISTRY_FILE) -> dict[str, ZooModel]:
-    entries = json.loads(path.read_text()) if path.exists() else {}
-    return {name: ZooModel.from_json(entry) for name, entry in entries.items()}
+def entries(path: Path = REGISTRY_FILE) -> dict[str, ZooModel]:
+    """The published models of the registry file ``path``, by name."""
+    data = json.loads(path.read_text()) if path.exists() else {}
+    return {name: ZooModel.from_json(entry) for name, entry in data.items()}
 
 
 def write_entry(model: ZooModel, path: Path = REGISTRY_FILE) -> None:
     """Add or replace ``model`` in the registry file."""
-    entries = {name: m.to_json() for name, m in _read(path).items()}
-    entries[model.name] = model.to_json()
-    path.write_text(json.dumps(dict(sorted(entries.items())), indent=2) + "\n")
+    data = {name: m.to_json() for name, m in entries(path).items()}
+    data[model.name] = model.to_json()
+    path.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
 
 
 def names() -> list[str]:
     """Names of the published models."""
-    return sorted(_read())
+    return sorted(entries())
 
 
 def get(name: str) -> ZooModel:
     """The registry entry of ``name``; an unknown name lists the known ones."""
-    models = _read()
+    models = entries()
     if name not in models:
         raise ValueError(f"Unknown zoo model {name!r}; known models: {sorted(models)}.")
     return models[name]

@@ -72,6 +72,13 @@ def test_analyze_writes_json_and_plots_and_reports_a_collapsed_layer(tiny_and_im
         analysis.analyze(model, images, labels, tmp_path, layer="nope")
 
 
+def test_analyze_refuses_an_output_dir_that_is_a_file_before_any_work(tiny_and_images, tmp_path):
+    file = tmp_path / "file"
+    file.write_text("")
+    with pytest.raises(NotADirectoryError, match=f"^{file} is a file, not a directory"):
+        analysis.analyze(*tiny_and_images, file)
+
+
 def test_analyze_app_on_a_zoo_model(tmp_path, fmnist_data_dir, monkeypatch):
     # The zoo model comes from the checkout's zoo/ folder, the default mirror: no network.
     monkeypatch.setenv("EBN_ZOO_CACHE", str(tmp_path / "cache"))

@@ -78,6 +78,20 @@ def test_audit_catches_a_float_model():
     assert not report.ok and "0 LceBconv2d found, 7 expected" in report.reasons[0]
 
 
+def test_a_model_without_binary_convs_is_exported_only_when_asked():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, name="conv")(inputs)
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs, name="float_cnn")
+    with pytest.raises(
+        export.ExportError,
+        match=r"Model 'float_cnn' has no binary conv: .* \(0 LceBconv2d\).*allow_float=True",
+    ):
+        export.convert(model)
+    _, report = export.convert(model, allow_float=True)
+    assert report.ok and report.binary_convs == 0 and report.count("CONV_2D") == 1
+
+
 def test_real_weight_stage_is_refused():
     model = ebn_tf.models.build("tiny")
     set_binary_weights(model, False)

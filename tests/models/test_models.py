@@ -73,16 +73,31 @@ def test_registry_rejects_duplicates():
     [
         (dict(groups=(1, 4)), "16 input channels per group .* multiple of 32"),
         (dict(groups=(1, 3)), "groups do not divide"),
-        (dict(num_experts=0), "num_experts=0 must be a positive int"),
-        (dict(stem="vgg"), "stem='vgg' is not one of"),
-        (dict(gate_activation="tanh"), "gate_activation='tanh' is not one of"),
+        (dict(num_experts=0), r"num_experts=0 must be an int >= 1\."),
+        (dict(stem="vgg"), r"stem='vgg' must be a string among \('dabnn', 'resnet', 'conv3x3'\)"),
+        (dict(gate_activation="tanh"), "gate_activation='tanh' must be a string among"),
         (dict(blocks=(1,)), "blocks=.* needs one entry per stage"),
         (dict(binary=False), "num_experts=4 must be 1 for a real-valued model"),
+        # Every field is type-checked, and a bool is not an int.
+        (dict(groups=3), r"'tiny': groups=3 must be a list of ints >= 1\."),
+        (dict(num_experts=True), r"num_experts=True must be an int >= 1\."),
+        (dict(widths=(64, "64")), r"widths=\(64, '64'\) must be a list of ints >= 1\."),
+        (dict(input_shape=(28, 28)), r"input_shape=\(28, 28\) must be a list of 3 ints >= 1\."),
+        (dict(input_std=(0,)), r"input_std=\(0,\) must be a list of numbers > 0\."),
+        (dict(pad_value=0.5), r"pad_value=0.5 must be a number among \(0.0, 1.0\)\."),
+        (dict(aggregation=1), r"aggregation=1 must be a bool \(true or false\)\."),
+        (dict(name=None), r"name=None must be a string\."),
     ],
 )
 def test_bad_configs_are_rejected(overrides, message):
     with pytest.raises(ValueError, match=message):
         get_config("tiny", **overrides)
+
+
+def test_config_values_are_normalised():
+    config = get_config("tiny", widths=[64, 64], pad_value=0, input_mean=[70])
+    assert (config.widths, config.pad_value, config.input_mean) == ((64, 64), 0.0, (70.0,))
+    assert isinstance(config.pad_value, float) and isinstance(config.input_mean[0], float)
 
 
 def test_lce_check_can_be_turned_off():

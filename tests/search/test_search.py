@@ -34,6 +34,14 @@ def test_enumeration_budget_and_invalid_candidates():
     assert reasons["b1-1-1_a3_g9_e1"].startswith("invalid")
 
 
+def test_an_output_dir_under_a_file_is_refused_before_any_candidate(tmp_path):
+    file = tmp_path / "file"
+    file.write_text("")
+    found = search.candidates([(1, 1, 1)], [1], [1])
+    with pytest.raises(NotADirectoryError, match=f"^Cannot make the directory {file}/out"):
+        search.search("fmnist_search_base", found, get_recipe("fmnist_proxy"), file / "out")
+
+
 def test_pareto_front():
     rows = [
         {"id": "a", "ops": 1, "val_top1": 0.80},

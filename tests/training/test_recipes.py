@@ -52,12 +52,53 @@ def test_overrides_of_known_keys_only():
         get_recipe("fmnist_quick", ["epochs"])
     with pytest.raises(ValueError, match="known recipes: .*fmnist_quick"):
         get_recipe("mnist_fast")
-    with pytest.raises(ValueError, match="batch_size=0 must be a positive int"):
-        get_recipe("fmnist_quick", ["batch_size=0"])
-    with pytest.raises(ValueError, match="train_limit=100 must be None or at least batch_size"):
-        get_recipe("fmnist_quick", ["train_limit=100"])
-    with pytest.raises(ValueError, match="temperature=0 must be a positive number"):
+    with pytest.raises(ValueError, match=r"Recipe 'r': temperature=0 must be a number > 0\."):
         Recipe(name="r", model="tiny", dataset="fashion_mnist", temperature=0)
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("validation_fraction=abc", "validation_fraction='abc' must be a number in (0, 1)."),
+        ("train_limit=abc", "train_limit='abc' must be None (null) or an int >= batch_size (256)."),
+        ("train_limit=100", "train_limit=100 must be None (null) or an int >= batch_size (256)."),
+        ("decays=abc", "decays='abc' must be a list of numbers in (0, 1) (fractions of a"),
+        ("decays=[0.5, 1]", "decays=[0.5, 1] must be a list of numbers in (0, 1)"),
+        ("eval_limit=abc", "eval_limit='abc' must be None (null) or an int >= 1."),
+        ("eval_limit=0", "eval_limit=0 must be None (null) or an int >= 1."),
+        ("batch_size=true", "batch_size=True must be an int >= 1."),
+        ("batch_size=0", "batch_size=0 must be an int >= 1."),
+        ("step1_epochs=1.5", "step1_epochs=1.5 must be an int >= 1."),
+        ("learning_rate=NaN", "learning_rate=nan must be a number > 0."),
+        ("distill=yes", "distill='yes' must be a bool (true or false)."),
+        ("teacher_weights=3", "teacher_weights=3 must be None (null) or a string."),
+        ("model_overrides=abc", "model_overrides='abc' must be a dict whose keys are strings."),
+        ("model_overrides=[1]", "model_overrides=[1] must be a dict whose keys are strings."),
+        (
+            'model_overrides={"num_experts": true}',
+            "EBNetConfig 'ebnet_fmnist': num_experts=True must be an int >= 1.",
+        ),
+        ('model_overrides={"depth": 3}', "Unknown EBNetConfig field(s) ['depth']"),
+        ("model=ebnet_huge", "Unknown model preset 'ebnet_huge'; known presets:"),
+        ("dataset=mnist", "Unknown dataset 'mnist'; known datasets:"),
+        ("teacher_epochs=0", "teacher_epochs=0 must be >= 1 when the recipe trains its teacher"),
+    ],
+)
+def test_every_recipe_value_is_checked_when_read(override, message):
+    with pytest.raises(ValueError) as raised:
+        get_recipe("fmnist_quick", [override])
+    assert str(raised.value).startswith("Recipe 'fmnist_quick': ")
+    assert message in str(raised.value)
+
+
+def test_recipe_values_are_normalised():
+    recipe = get_recipe(
+        "fmnist_quick",
+        ["decays=[0.5]", "warmup=0", 'model_overrides={"num_experts": 1, "blocks": [1, 2, 1]}'],
+    )
+    assert (recipe.decays, recipe.warmup) == ((0.5,), 0.0) and isinstance(recipe.warmup, float)
+    assert recipe.model_overrides == (("blocks", [1, 2, 1]), ("num_experts", 1))
+    assert get_recipe("fmnist_quick", ["teacher_epochs=0", "distill=false"]).teacher_epochs == 0
 
 
 def test_schedule_warms_up_then_decays_tenfold_at_each_boundary():

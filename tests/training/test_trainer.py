@@ -15,7 +15,7 @@ import pytest
 
 import ebn_tf.data
 from ebn_tf import cost, models
-from ebn_tf.training import get_recipe, train
+from ebn_tf.training import get_recipe, train, trainer
 from ebn_tf.training.trainer import FINAL_WEIGHTS
 from tests.harness import two_cpu_strategy
 
@@ -46,7 +46,7 @@ def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
         stage_dir = tmp_path / stage["name"]
         assert (stage_dir / FINAL_WEIGHTS).exists() and (stage_dir / "logs").is_dir()
         assert epochs_logged(stage_dir) == list(range(stage["epochs"]))
-        assert not any((stage_dir / "backup").iterdir()), "a finished stage drops its backup"
+        assert not (stage_dir / "backup").exists(), "a finished stage drops its backup"
     # The teacher that distillation reloads is the network the teacher stage trained.
     teacher_model = models.build("tiny_teacher")
     teacher_model.load_weights(tmp_path / "teacher" / FINAL_WEIGHTS)
@@ -93,6 +93,53 @@ def test_bad_input_fails_before_training(fmnist_data_dir, tmp_path):
     assert not (tmp_path / "step1").exists()
 
 
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing of the trainer catches it or runs after it."""
+
+
+def test_kill_between_fit_and_the_final_writes_keeps_the_stage(
+    fmnist_data_dir, tmp_path, monkeypatch
+):
+    recipe = small_recipe("distill=false", "step1_epochs=2")
+    step1 = recipe.stages()[0]
+    run = trainer._Run(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
+    stage_dir, backup = tmp_path / "step1", tmp_path / "step1" / "backup"
+    # What an attempt killed in its first epoch leaves: its TensorBoard file and a row
+    # logged just before the kill, but no backup to resume from.
+    (stage_dir / "logs" / "train").mkdir(parents=True)
+    (stage_dir / "logs" / "train" / "events.out.tfevents.killed").write_bytes(b"")
+    (stage_dir / "metrics.csv").write_text("epoch,accuracy\n0,0.5\n")
+    trained = {}
+
+    def killed(stage_dir, model, result, backup):
+        trained["weights"] = model.get_weights()
+        raise Killed
+
+    monkeypatch.setattr(trainer, "_commit_stage", killed)
+    with pytest.raises(Killed):
+        run.stage(step1)
+    assert epochs_logged(stage_dir) == [0, 1] and backup.exists()
+    events = list((stage_dir / "logs" / "train").iterdir())
+    assert len(events) == 1 and not events[0].name.endswith("killed")
+    assert not (stage_dir / FINAL_WEIGHTS).exists()
+
+    monkeypatch.undo()
+    result = run.stage(step1)
+    # The rerun completes the stage from its backup without training or logging again.
+    assert epochs_logged(stage_dir) == [0, 1]
+    assert list((stage_dir / "logs" / "train").iterdir()) == events
+    assert not backup.exists()
+    assert json.loads((stage_dir / "result.json").read_text()) == result
+    assert result["seconds"] > 0 and result["train_images_per_second"] > 0
+    final = models.build("tiny")
+    final.load_weights(stage_dir / FINAL_WEIGHTS)
+    for a, b in zip(final.get_weights(), trained["weights"]):
+        np.testing.assert_array_equal(a, b)
+    # Killed after the result file, before the backup was dropped: the rerun drops it.
+    (backup / "chief").mkdir(parents=True)
+    assert run.stage(step1) == result and not backup.exists()
+
+
 def app_command(model_dir, data_dir, *overrides, strategy="one_device"):
     args = [
         sys.executable,
@@ -105,6 +152,20 @@ def app_command(model_dir, data_dir, *overrides, strategy="one_device"):
         f"--strategy={strategy}",
     ]
     return args + [f"--override={o}" for o in [*SMALL, *overrides]]
+
+
+def test_app_names_a_run_directory_under_a_file(fmnist_data_dir, tmp_path):
+    file = tmp_path / "file"
+    file.write_text("")
+    result = subprocess.run(
+        app_command(file / "run", fmnist_data_dir),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: Cannot make the directory {file}/run: {file} is a file." in result.stderr
 
 
 @pytest.mark.slow

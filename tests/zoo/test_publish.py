@@ -1,0 +1,45 @@
+"""Publishing never replaces a published name's entry or files unless asked to."""
+
+import pytest
+
+from ebn_tf.zoo import publish, registry
+
+
+def test_a_published_name_is_replaced_only_by_a_new_version_or_when_asked(tmp_path):
+    index = tmp_path / "registry.json"
+
+    def card(description, **options):
+        publish.publish_untrained(
+            "card", "fmnist_proxy", description, tmp_path, None, index, **options
+        )
+        return registry.entries(index)["card"]
+
+    assert card("first").version == 1
+    with pytest.raises(
+        ValueError,
+        match=r"^Zoo model 'card' is published as v1 in .*registry.json; publishing v1 would "
+        r"replace it\. Fix: publish a new version \(version=N / --version N\), or pass "
+        r"overwrite=True \(--overwrite\)",
+    ):
+        card("second")
+    assert registry.entries(index)["card"].description == "first"
+    assert (
+        card("second", version=2).version,
+        card("third", version=2, overwrite=True).description,
+    ) == (2, "third")
+
+
+def test_publishing_a_run_is_refused_before_any_work(tmp_path):
+    index, no_run = tmp_path / "registry.json", tmp_path / "no_run"
+    publish.publish_untrained("card", "fmnist_proxy", "", tmp_path, registry=index)
+    # The run is missing: the refusals come before it is read, evaluated or converted.
+    with pytest.raises(ValueError, match="'card' is published as v1"):
+        publish.publish_run("card", no_run, "", tmp_path, registry=index)
+    left = tmp_path / "other-v1.tflite"
+    left.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"would overwrite \\['{left}'\\], which the registry"):
+        publish.publish_run("other", no_run, "", tmp_path, registry=index)
+    with pytest.raises(NotADirectoryError, match=f"^{index} is a file"):
+        publish.publish_run("other", no_run, "", index, registry=index)
+    with pytest.raises(FileNotFoundError, match="holds no finished run"):
+        publish.publish_run("other", no_run, "", tmp_path, registry=index, overwrite=True)
