@@ -3,6 +3,7 @@
 from ebn_tf import (
     _keras,  # noqa: F401  (binds legacy Keras before anything else)
     cost,
+    larq_summary,  # noqa: F401  (teaches larq.models.summary to count EBConv2D)
     layers,
     models,
 )

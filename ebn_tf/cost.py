@@ -3,6 +3,11 @@
 Convention (EBNET.md section 6): a binary MAC is one BOP; FLOPs are real-valued MACs
 (convs and dense layers, including gates and channel scaling); OPs = FLOPs + BOPs / 64.
 One expert runs per sample, so BOPs do not depend on the number of experts.
+
+Precision is read as larq reads it: a kernel is binary when its quantizer has
+``precision`` 1, and a MAC is binary when the input quantizer's is 1 too. So larq's
+quantized layers (``QuantConv2D``, ``QuantDepthwiseConv2D``, ``QuantDense``) are counted
+beside ``EBConv2D``, and ``larq.models.summary`` reports the same binary weights.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from ebn_tf.layers import EBConv2D
 
 @dataclass(frozen=True)
 class LayerCost:
+    """Costs of one layer, per sample; ``experts`` is the number of expert kernels it
+    holds (1 for a layer that is not an expert layer)."""
+
     name: str
     kind: str
     output_shape: tuple
@@ -24,6 +32,7 @@ class LayerCost:
     flops: int
     binary_params: int
     real_params: int
+    experts: int = 1
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,9 @@ class CostReport:
 
     @property
     def binary_params_per_expert(self) -> int:
-        return self.binary_params // self.num_experts
+        """Binary weights one sample uses: one expert of each expert layer, every other
+        binary kernel."""
+        return sum(row.binary_params // row.experts for row in self.layers)
 
     @property
     def real_params(self) -> int:
@@ -91,6 +102,12 @@ class CostReport:
         return f"{self.table()}\n{self.summary()}"
 
 
+def _precision(quantizer) -> int:
+    """Bits per value after a larq ``quantizer``, as larq's summary counts them: 32 for
+    None, or for a plain function (it carries no ``precision``)."""
+    return getattr(quantizer, "precision", None) or 32
+
+
 def _trainable(layer, exclude=()) -> int:
     excluded = {id(w) for w in exclude}
     return int(sum(np.prod(w.shape) for w in layer.trainable_weights if id(w) not in excluded))
@@ -101,27 +118,44 @@ def _conv_macs(layer, kernel_hw, groups: int) -> int:
     return int(height * width * filters * layer.input_shape[-1] // groups * np.prod(kernel_hw))
 
 
-def _layer_cost(layer) -> LayerCost:
-    bops = flops = binary = 0
+def _macs_and_kernel(layer):
+    """MACs per sample of one expert (or of the layer) and the kernel variable; None for a
+    layer without a kernel."""
+    if isinstance(layer, EBConv2D | keras.layers.Conv2D):
+        return _conv_macs(layer, layer.kernel_size, layer.groups), layer.kernel
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return _conv_macs(layer, layer.kernel_size, layer.input_shape[-1]), layer.depthwise_kernel
+    if isinstance(layer, keras.layers.Dense):
+        return int(np.prod(layer.kernel.shape)), layer.kernel
+    return None
+
+
+def bits(layer) -> tuple[int, int]:
+    """Bits of a layer's input and kernel values as deployed (32 where not quantized)."""
+    if isinstance(layer, EBConv2D) and not layer.binary_activations:
+        return 32, 32  # the real-valued twin (binary_weights only marks a training stage)
+    kernel = getattr(layer, "kernel_quantizer", getattr(layer, "depthwise_quantizer", None))
+    return _precision(getattr(layer, "input_quantizer", None)), _precision(kernel)
+
+
+def layer_cost(layer) -> LayerCost:
+    """Per-sample cost of one layer of a built functional model."""
+    name, kind, shape = layer.name, type(layer).__name__, tuple(layer.output_shape[1:])
+    found = _macs_and_kernel(layer)
+    if found is None:
+        return LayerCost(name, kind, shape, 0, 0, 0, _trainable(layer))
+    macs, kernel = found
+    input_bits, kernel_bits = bits(layer)
+    binary = int(np.prod(kernel.shape)) if kernel_bits == 1 else 0
+    bops = macs if input_bits == kernel_bits == 1 else 0
+    flops = macs - bops
+    experts = 1
     if isinstance(layer, EBConv2D):
-        macs = _conv_macs(layer, layer.kernel_size, layer.groups)
-        real_matrices = [w for w in layer.trainable_weights if len(w.shape) == 2]
-        flops = int(sum(np.prod(w.shape) for w in real_matrices))
-        if layer.binary_activations:  # the deployed binary conv, whatever the stage
-            bops, binary = macs, int(np.prod(layer.kernel.shape))
-            real = _trainable(layer, exclude=[layer.kernel])
-        else:  # the real-valued twin
-            flops += macs
-            real = _trainable(layer)
-    else:
-        real = _trainable(layer)
-        if isinstance(layer, keras.layers.Conv2D):
-            flops = _conv_macs(layer, layer.kernel_size, layer.groups)
-        elif isinstance(layer, keras.layers.Dense):
-            flops = int(np.prod(layer.kernel.shape))
-    return LayerCost(
-        layer.name, type(layer).__name__, tuple(layer.output_shape[1:]), bops, flops, binary, real
-    )
+        experts = layer.num_experts
+        # The gate and the channel scaling: matrices applied to the pooled input.
+        flops += int(sum(np.prod(w.shape) for w in layer.trainable_weights if len(w.shape) == 2))
+    real = _trainable(layer, exclude=[kernel] if binary else [])
+    return LayerCost(name, kind, shape, bops, flops, binary, real, experts)
 
 
 def profile(model: keras.Model) -> CostReport:
@@ -137,5 +171,5 @@ def profile(model: keras.Model) -> CostReport:
             f"{model.name}: expert layers disagree on the number of experts {experts}."
         )
     return CostReport(
-        model.name, [_layer_cost(layer) for layer in model.layers], experts.pop() if experts else 1
+        model.name, [layer_cost(layer) for layer in model.layers], experts.pop() if experts else 1
     )

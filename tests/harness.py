@@ -1,5 +1,6 @@
 """The shared layer test: shape, config round trip, save/load, eager vs tf.function, and
-MirroredStrategy on two logical CPUs (larq ``testing_utils.layer_test`` in spirit)."""
+MirroredStrategy on two logical CPUs (larq ``testing_utils.layer_test`` in spirit); and
+gates spread over every expert, for export tests of untrained models."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import functools
 import numpy as np
 
 from ebn_tf._keras import keras, tf
+from ebn_tf.layers import expert_layers
 
 
 @functools.cache
@@ -64,3 +66,19 @@ def layer_test(make_layer, input_shape, tmp_path, atol=1e-5) -> np.ndarray:
     for a, b in zip(single.get_weights(), mirrored.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-4)
     return eager
+
+
+def spread_gates(model, images):
+    """Point each gate at the top principal directions of its pooled input over ``images``,
+    standardised, layer by layer: untrained gates (whose logits differ little between
+    images) then send the images to every expert."""
+    for layer in expert_layers(model):
+        probe = keras.Model(model.inputs, layer.input)
+        pooled = probe.predict(images, verbose=0).mean(axis=(1, 2))
+        mean = pooled.mean(0)
+        _, spread, directions = np.linalg.svd(pooled - mean, full_matrices=False)
+        kernel = directions[: layer.num_experts].T / (
+            spread[: layer.num_experts] / len(images) ** 0.5
+        )
+        layer.gate_kernel.assign(kernel)
+        layer.gate_bias.assign(-mean @ kernel)

@@ -4,13 +4,13 @@ Every ``EBConv2D`` becomes an ``ExpertSwitch``: the gate picks an expert index, 
 binary tree of ``tf.cond`` leads to one leaf per expert. Each leaf creates its expert's
 binarised kernel as a constant (the LCE converter fuses only constant kernels it can
 see inside the branch; a captured variable sends it to its float fallback) and runs
-``sign(x)`` padded with 1 through a plain ``conv2d``, so LCE emits one ``LceQuantize`` +
-``LceBconv2d`` per leaf and only the selected expert runs (LCE.md, "Conditional experts").
+the layer's sign quantizer on ``x``, padded with 1, through a plain ``conv2d``, so LCE
+emits one ``LceQuantize`` + ``LceBconv2d`` per leaf and only the selected expert runs
+(LCE.md, "Conditional experts").
 """
 
 from __future__ import annotations
 
-import larq as lq
 import numpy as np
 
 from ebn_tf._keras import keras, tf
@@ -29,12 +29,14 @@ class ExpertSwitch(keras.layers.Layer):
         self.padding = source.padding
         self.pad_value = source.pad_value
         self.groups = source.groups
+        self.input_quantizer = source.input_quantizer
         self.experts = (
             [source.force_expert]
             if source.force_expert is not None
             else list(range(source.num_experts))
         )
         kernel = source.kernel.numpy()
+        # The forward of every sign quantizer LCE fuses (sign(0) = 1, as larq's).
         self.kernels = np.where(kernel >= 0, 1.0, -1.0).astype("float32")
         self.scale = source.scale.numpy()
         self.gate = (
@@ -56,7 +58,7 @@ class ExpertSwitch(keras.layers.Layer):
         kernels = np.split(self.kernels[expert], self.groups, axis=-1)
         outputs = []
         for part, kernel in zip(parts, kernels):
-            part = lq.quantizers.ste_sign(part)
+            part = self.input_quantizer(part)
             if self.spatial_padding:
                 part = tf.pad(
                     part, [(0, 0), *self.spatial_padding, (0, 0)], constant_values=self.pad_value

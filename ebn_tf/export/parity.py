@@ -10,6 +10,7 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 
 from ebn_tf import data
 from ebn_tf._keras import keras
+from ebn_tf.cost import bits
 from ebn_tf.layers import expert_layers, selected_experts
 
 
@@ -82,10 +83,10 @@ class ParityReport:
 
 def sign_margins(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """Per image, the smallest ``|x| / rms(x)`` over the binarised inputs of every expert
-    layer: how near float rounding comes to flipping one of its signs. Exact zeros are
-    left out: they come from zero terms (an untrained BatchNorm after a ReLU), which
-    TFLite computes as zero too."""
-    binarised = [layer for layer in expert_layers(model) if layer.binary_activations]
+    and larq layer: how near float rounding comes to flipping one of its signs. Exact
+    zeros are left out: they come from zero terms (an untrained BatchNorm after a ReLU),
+    which TFLite computes as zero too."""
+    binarised = [layer for layer in model.layers if bits(layer)[0] == 1]
     if not binarised:
         return np.full(len(images), np.inf)
     probe = keras.Model(model.inputs, [layer.input for layer in binarised])

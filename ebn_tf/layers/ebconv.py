@@ -36,15 +36,23 @@ def channel_scale(pooled: tf.Tensor, kernel1, kernel2) -> tf.Tensor:
 
 
 @keras.utils.register_keras_serializable(package="ebn_tf")
-class EBConv2D(keras.layers.Layer):
+class EBConv2D(lq.layers_base.BaseLayer):
     """Expert Binary Convolution (EBConv).
 
     Holds ``num_experts`` kernels shaped like one (grouped) conv kernel and a per-layer
     gate ``Dense(C_in -> N)`` on the global average of the real-valued input. The gate
     picks one expert per sample (winner-takes-all forward, straight-through gradient to
-    the soft gate); the sample is convolved as ``sign(x) * sign(W_selected)``, scaled by a
-    learned per-channel ``alpha`` and, optionally, by the Real-to-Binary data-driven
-    channel scaling ``sigmoid(W2 relu(W1 GAP(x)))``.
+    the soft gate); the sample is convolved as ``sign(x) * sign(W_selected)`` (with the
+    default quantizers), scaled by a learned per-channel ``alpha`` and, optionally, by the
+    Real-to-Binary data-driven channel scaling ``sigmoid(W2 relu(W1 GAP(x)))``.
+
+    Quantizers and the kernel constraint are given as for larq's ``QuantConv2D``: by name
+    (``"ste_sign"``, ``"approx_sign"``, ``"swish_sign"``, ...) or as objects
+    (``lq.quantizers.SteSign(clip_value=1.5)``). The defaults, ``ste_sign`` with clip 1 on
+    both sides and no constraint, are the released training's. As in larq, the expert
+    kernels are ``QuantizedVariable``s carrying the kernel quantizer's ``precision``, so
+    ``larq.models.summary`` counts them at that many bits and larq's ``Bop`` optimizer
+    treats 1-bit ones as binary.
 
     Each sample runs through its selected expert only: with ``execution="partition"``
     the batch is split by expert (``tf.dynamic_partition``), each part is convolved with
@@ -61,8 +69,8 @@ class EBConv2D(keras.layers.Layer):
     The two switches of the four-step training policy are plain attributes, kept in the
     config, changeable between fits (see ``ebn_tf.layers.set_binary_weights`` and
     ``set_forced_expert``, which also drop the model's traced functions):
-    ``binary_weights`` (sign of the latent kernel, else real kernel) and
-    ``force_expert`` (``None``: the gate decides; an index: every sample uses it).
+    ``binary_weights`` (``kernel_quantizer`` on the latent kernel, else the real kernel)
+    and ``force_expert`` (``None``: the gate decides; an index: every sample uses it).
 
     Args:
         filters: output channels.
@@ -73,15 +81,22 @@ class EBConv2D(keras.layers.Layer):
         padding: ``"same"`` or ``"valid"``.
         pad_value: value of the padded border of the binarised input, 1.0 (which the LCE
             converter fuses on every target) or 0.0 (the paper; fused on ARM only). Real
-            inputs (``binary_activations=False``) are padded with zeros.
+            inputs (``binary_activations=False`` or no ``input_quantizer``) are padded
+            with zeros.
         gate_activation: ``"softmax"`` (paper) or ``"sigmoid"`` (released training default)
             for the straight-through gradient.
         channel_scaling: apply the Real-to-Binary data-driven channel scaling.
-        binary_weights: binarise the kernel with ``ste_sign`` (else use it real-valued).
-        binary_activations: binarise the input with ``ste_sign``.
+        binary_weights: quantize the kernel with ``kernel_quantizer`` (else use it
+            real-valued).
+        binary_activations: quantize the input with ``input_quantizer``.
         force_expert: ``None`` or the expert index every sample is sent to.
         execution: ``"partition"``, ``"kernel_mix"`` or ``"mask_sum"`` (see above).
         kernel_initializer: initializer applied to each expert kernel separately.
+        input_quantizer: larq quantizer of the input (None: real-valued inputs).
+        kernel_quantizer: larq quantizer of the expert kernels (None: real-valued kernels).
+        kernel_constraint: constraint on the stacked ``(N, kh, kw, C_in / groups, filters)``
+            latent kernels after each update, e.g. ``"weight_clip"`` (elementwise, as in
+            ``QuantConv2D``).
 
     Example:
         >>> layer = EBConv2D(64, 3, num_experts=4, groups=2)
@@ -106,9 +121,14 @@ class EBConv2D(keras.layers.Layer):
         force_expert: int | None = None,
         execution: str = "partition",
         kernel_initializer="glorot_uniform",
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        kernel_constraint=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        # larq's base layer keeps input_quantizer and gives the kernel variable its
+        # quantizer (see _get_quantizer).
+        super().__init__(input_quantizer=input_quantizer, **kwargs)
         for name, value in (("filters", filters), ("num_experts", num_experts), ("groups", groups)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
@@ -138,6 +158,8 @@ class EBConv2D(keras.layers.Layer):
         self.force_expert = force_expert
         self.execution = execution
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.kernel_quantizer = lq.quantizers.get_kernel_quantizer(kernel_quantizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     @property
@@ -152,6 +174,10 @@ class EBConv2D(keras.layers.Layer):
                 f"got {value!r}."
             )
         self._force_expert = value
+
+    @property
+    def _quantizes_inputs(self) -> bool:
+        return self.binary_activations and self.input_quantizer is not None
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
@@ -169,7 +195,10 @@ class EBConv2D(keras.layers.Layer):
             )
 
         self.kernel = self.add_weight(
-            name="kernel", shape=(self.num_experts, *expert_shape), initializer=init_experts
+            name="kernel",
+            shape=(self.num_experts, *expert_shape),
+            initializer=init_experts,
+            constraint=self.kernel_constraint,
         )
         self.scale = self.add_weight(name="scale", shape=(self.filters,), initializer="ones")
         if self.num_experts > 1:
@@ -196,7 +225,7 @@ class EBConv2D(keras.layers.Layer):
         if (
             self.padding == "valid"
             or self.pad_value == 0.0
-            or not self.binary_activations
+            or not self._quantizes_inputs
             or self.kernel_size == (1, 1)
         ):
             return None
@@ -211,15 +240,20 @@ class EBConv2D(keras.layers.Layer):
             for size, k, s in zip(sizes, self.kernel_size, self.strides)
         )
 
+    def _get_quantizer(self, name: str):
+        # larq's hook: the kernel variable becomes a QuantizedVariable of this quantizer.
+        return self.kernel_quantizer if name == "kernel" else None
+
     def expert_kernels(self) -> tf.Tensor:
-        """The N kernels as used by the conv: binarised if ``binary_weights``."""
+        """The N kernels as used by the conv: quantized if ``binary_weights``."""
         return self._quantize_kernel(self.kernel)
 
     def _quantize_kernel(self, kernel) -> tf.Tensor:
-        if self.binary_weights:
-            # Release STE: gradient 1 where |w| < 1, and no clipping constraint.
-            return lq.quantizers.ste_sign(kernel, clip_value=1.0)
-        return tf.convert_to_tensor(kernel)
+        # A tensor, not the variable: a variable read inside larq's tf.custom_gradient fails.
+        kernel = tf.convert_to_tensor(kernel)
+        if self.binary_weights and self.kernel_quantizer is not None:
+            return self.kernel_quantizer(kernel)
+        return kernel
 
     def gate_probabilities(self, inputs: tf.Tensor) -> tf.Tensor:
         """Soft gate ``(batch, N)`` on the global average of the real-valued input."""
@@ -319,7 +353,7 @@ class EBConv2D(keras.layers.Layer):
         return conv(x, kernels, gate)
 
     def call(self, inputs, training=None):
-        x = lq.quantizers.ste_sign(inputs) if self.binary_activations else inputs
+        x = self.input_quantizer(inputs) if self._quantizes_inputs else inputs
         if self.spatial_padding:
             x = tf.pad(x, [(0, 0), *self.spatial_padding, (0, 0)], constant_values=self.pad_value)
         kernels = self.expert_kernels()
@@ -393,4 +427,7 @@ class EBConv2D(keras.layers.Layer):
             "force_expert": self.force_expert,
             "execution": self.execution,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            # input_quantizer is in larq's base config.
+            "kernel_quantizer": lq.quantizers.serialize(self.kernel_quantizer),
+            "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),
         }

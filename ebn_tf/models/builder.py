@@ -92,6 +92,9 @@ def _residual_conv(
         binary_weights=config.binary,
         binary_activations=config.binary,
         execution=config.execution,
+        # The twin has no quantizers, so larq's summary counts it at 32 bits.
+        input_quantizer="ste_sign" if config.binary else None,
+        kernel_quantizer="ste_sign" if config.binary else None,
         name=name,
     )(y)
     y = layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(y)

@@ -1,30 +1,14 @@
 """Conversion with LCE: audit, one binary conv per expert, numeric parity, bad input."""
 
 import larq as lq
-import numpy as np
 import pytest
 
 import ebn_tf
 import ebn_tf.data
 from ebn_tf import export
 from ebn_tf._keras import keras
-from ebn_tf.layers import EBConv2D, expert_layers, set_binary_weights
-
-
-def spread_gates(model, images):
-    """Point each gate at the top principal directions of its pooled input over ``images``,
-    standardised, layer by layer: untrained gates (whose logits differ little between
-    images) then send the images to every expert."""
-    for layer in expert_layers(model):
-        probe = keras.Model(model.inputs, layer.input)
-        pooled = probe.predict(images, verbose=0).mean(axis=(1, 2))
-        mean = pooled.mean(0)
-        _, spread, directions = np.linalg.svd(pooled - mean, full_matrices=False)
-        kernel = directions[: layer.num_experts].T / (
-            spread[: layer.num_experts] / len(images) ** 0.5
-        )
-        layer.gate_kernel.assign(kernel)
-        layer.gate_bias.assign(-mean @ kernel)
+from ebn_tf.layers import EBConv2D, set_binary_weights
+from tests.harness import spread_gates
 
 
 @pytest.fixture(scope="module")

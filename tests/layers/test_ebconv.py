@@ -93,10 +93,23 @@ def test_mask_sum_and_partition_agree():
     np.testing.assert_allclose(partition(x).numpy(), mask_sum(x).numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("strides,groups", [(1, 1), (2, 1), (1, 2)])
-def test_one_expert_matches_larq_quantconv(strides, groups):
+@pytest.mark.parametrize(
+    "strides,groups,quantizers",
+    [
+        (1, 1, {}),
+        (2, 1, {}),
+        (1, 2, {}),
+        (1, 1, dict(input_quantizer="approx_sign", kernel_quantizer="swish_sign")),
+        (2, 1, dict(input_quantizer=lq.quantizers.SteSign(clip_value=2.0))),
+        (1, 2, dict(kernel_quantizer=lq.quantizers.SwishSign(beta=2.0))),
+    ],
+)
+def test_one_expert_matches_larq_quantconv(strides, groups, quantizers):
     x = tf.constant(varied_inputs())
-    layer = EBConv2D(16, 3, num_experts=1, strides=strides, groups=groups, channel_scaling=False)
+    layer = EBConv2D(
+        16, 3, num_experts=1, strides=strides, groups=groups, channel_scaling=False, **quantizers
+    )
+    # EBConv2D's defaults are larq's ste_sign (clip 1) on both sides, without a constraint.
     larq_conv = lq.layers.QuantConv2D(
         16,
         3,
@@ -105,8 +118,7 @@ def test_one_expert_matches_larq_quantconv(strides, groups):
         padding="same",
         pad_values=1.0,
         use_bias=False,
-        input_quantizer="ste_sign",
-        kernel_quantizer="ste_sign",
+        **{"input_quantizer": "ste_sign", "kernel_quantizer": "ste_sign", **quantizers},
         kernel_constraint=None,
     )
     layer(x), larq_conv(x)
@@ -134,6 +146,14 @@ def test_one_expert_matches_larq_quantconv(strides, groups):
         dict(filters=16, kernel_size=3, num_experts=3, groups=2, execution="kernel_mix"),
         dict(filters=16, kernel_size=3, num_experts=1),
         dict(filters=16, kernel_size=1, num_experts=2, execution="mask_sum", force_expert=1),
+        dict(
+            filters=16,
+            kernel_size=3,
+            num_experts=2,
+            input_quantizer="approx_sign",
+            kernel_quantizer=lq.quantizers.SteSign(clip_value=1.5),
+            kernel_constraint="weight_clip",
+        ),
     ],
 )
 def test_layer_harness(kwargs, tmp_path):
@@ -265,3 +285,43 @@ def test_kernel_mix_gives_the_released_gradients(binary_weights, strides, groups
             ("output", "input", "kernel", "gate"), ours, _gradients(layer, x, layer)
         ):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3, err_msg=name)
+
+
+def test_quantizers_are_larq_objects_with_precision_in_the_config():
+    layer = EBConv2D(8, 3, num_experts=2, kernel_constraint="weight_clip")
+    layer(varied_inputs())
+    assert isinstance(layer.input_quantizer, lq.quantizers.SteSign)
+    assert layer.kernel_quantizer.clip_value == 1.0 and layer.input_quantizer.clip_value == 1.0
+    # As in larq's layers: the kernel carries its quantizer's precision (larq's summary, Bop).
+    assert isinstance(layer.kernel, lq.quantized_variable.QuantizedVariable)
+    assert layer.kernel.precision == 1 and lq.optimizers.Bop.is_binary_variable(layer.kernel)
+    config = layer.get_config()
+    assert config["input_quantizer"]["class_name"] == "SteSign"
+    assert config["kernel_constraint"]["class_name"] == "weight_clip"
+    assert (
+        EBConv2D(8, 3, input_quantizer=None, kernel_quantizer=None).get_config()["kernel_quantizer"]
+        is None
+    )
+    with pytest.raises(ValueError, match="no_such_sign"):
+        EBConv2D(8, 3, kernel_quantizer="no_such_sign")
+
+
+def test_kernel_constraint_clips_after_each_update():
+    x = varied_inputs()
+    inputs = keras.Input(x.shape[1:])
+    model = keras.Model(
+        inputs, EBConv2D(8, 3, num_experts=2, kernel_constraint="weight_clip")(inputs)
+    )
+    model.compile(keras.optimizers.SGD(100.0), "mse")
+    model.fit(x, np.ones((len(x), SIZE, SIZE, 8)), epochs=1, verbose=0)
+    assert np.abs(model.layers[-1].kernel.numpy()).max() == 1.0
+
+
+def test_without_quantizers_the_layer_is_a_real_valued_conv():
+    x = varied_inputs()
+    layer = EBConv2D(
+        16, 3, num_experts=1, channel_scaling=False, input_quantizer=None, kernel_quantizer=None
+    )
+    np.testing.assert_allclose(
+        layer(x).numpy(), tf.nn.conv2d(x, layer.kernel[0], 1, "SAME").numpy(), atol=1e-5
+    )
