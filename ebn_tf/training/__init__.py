@@ -8,7 +8,7 @@ from ebn_tf.training.distribute import STRATEGIES, make_strategy
 from ebn_tf.training.recipe import Recipe, StageConfig
 from ebn_tf.training.recipes import get_recipe, recipe_names, register_recipe
 from ebn_tf.training.schedule import WarmupStepDecay
-from ebn_tf.training.trainer import load_run, train
+from ebn_tf.training.trainer import load_recipe, load_run, model_config, train
 
 __all__ = [
     "STRATEGIES",
@@ -18,9 +18,11 @@ __all__ = [
     "WarmupStepDecay",
     "attention_transfer",
     "get_recipe",
+    "load_recipe",
     "load_run",
     "logit_kl",
     "make_strategy",
+    "model_config",
     "recipe_names",
     "register_recipe",
     "train",

@@ -106,30 +106,23 @@ def publish_run(
     zoo_dir = _check_unpublished(name, version, zoo_dir, registry, overwrite)
     run_dir = Path(run_dir)
     model, recipe = training.load_run(run_dir)
+    built_from = _preset(recipe)
     summary = json.loads((run_dir / "summary.json").read_text())
     test = data.load(recipe.dataset, "test", 500, data_dir=data_dir)
-    flatbuffer, audit = export.convert(model)
-    report = export.parity(model, flatbuffer, export.parity_images(model, recipe.dataset, data_dir))
     zoo_dir.mkdir(parents=True, exist_ok=True)
     paths = _files(zoo_dir, name, version)
-    model.save_weights(paths["keras"])
-    paths["tflite"].write_bytes(flatbuffer)
     metrics = {
         "test_top1": top1(model, test),
         "test_images": sum(int(labels.shape[0]) for _, labels in test),
         **_cost_metrics(model),
-        "tflite_bytes": len(flatbuffer),
-        "lce_bconv2d": audit.binary_convs,
-        "if_ops": audit.if_ops,
-        "latency_ms": export.latency_ms(flatbuffer),
-        "parity_max_relative_error": report.max_relative_error,
-        "parity_max_relative_error_clear": report.max_relative_error_clear,
-        "parity_near_zero_images": report.near_zero_images,
-        "parity_top1_agreement": report.top1_agreement,
-        "parity_images": report.images,
-        "parity_uncovered": [list(pair) for pair in report.uncovered],
-        "stages": summary["stages"],
     }
+    if recipe.train_student:
+        metrics.update(_tflite_metrics(model, recipe, data_dir, paths["tflite"]))
+    else:
+        # A real-valued teacher, published for distillation: no binary network to export.
+        del paths["tflite"]
+    model.save_weights(paths["keras"])
+    metrics["stages"] = summary["stages"]
     overrides = _recipe_overrides(recipe)
     entry = _entry(
         name,
@@ -137,6 +130,7 @@ def publish_run(
         description,
         recipe,
         model,
+        built_from=built_from,
         command=_command(recipe.name, str(run_dir), overrides),
         trained_here=True,
         metrics=metrics,
@@ -183,14 +177,51 @@ def publish_untrained(
     return entry
 
 
-def _entry(name: str, version: int, description: str, recipe, model, **fields) -> ZooModel:
-    """The registry entry of ``model``, built by ``recipe``; ``fields`` give the rest."""
+def _preset(recipe) -> tuple[str, dict]:
+    """The preset and overrides of a run's final model: the student, or the teacher of a
+    teacher-only run (which must be a registered preset as it is)."""
+    if recipe.train_student:
+        return recipe.model, dict(recipe.model_overrides)
+    config = training.model_config(recipe, "teacher")
+    if config.name not in models.names() or models.get_config(config.name) != config:
+        raise ValueError(
+            f"The teacher of recipe {recipe.name!r} is not a registered preset as it is; "
+            "publish teachers trained with teacher_model=PRESET."
+        )
+    return config.name, {}
+
+
+def _tflite_metrics(model, recipe, data_dir, path: Path) -> dict:
+    """Convert ``model`` (the audit must pass), write it to ``path``, and measure it."""
+    flatbuffer, audit = export.convert(model)
+    report = export.parity(model, flatbuffer, export.parity_images(model, recipe.dataset, data_dir))
+    path.write_bytes(flatbuffer)
+    return {
+        "tflite_bytes": len(flatbuffer),
+        "lce_bconv2d": audit.binary_convs,
+        "if_ops": audit.if_ops,
+        "latency_ms": export.latency_ms(flatbuffer),
+        "parity_max_relative_error": report.max_relative_error,
+        "parity_max_relative_error_clear": report.max_relative_error_clear,
+        "parity_near_zero_images": report.near_zero_images,
+        "parity_top1_agreement": report.top1_agreement,
+        "parity_images": report.images,
+        "parity_uncovered": [list(pair) for pair in report.uncovered],
+    }
+
+
+def _entry(
+    name: str, version: int, description: str, recipe, model, built_from=None, **fields
+) -> ZooModel:
+    """The registry entry of ``model``, built by ``recipe`` from its student preset (or
+    from ``built_from``, a ``(preset, overrides)`` pair); ``fields`` give the rest."""
+    preset, overrides = built_from or (recipe.model, dict(recipe.model_overrides))
     return ZooModel(
         name=name,
         version=version,
         description=description,
-        preset=recipe.model,
-        overrides=dict(recipe.model_overrides),
+        preset=preset,
+        overrides=overrides,
         dataset=recipe.dataset,
         input_shape=tuple(model.input_shape[1:]),
         recipe=recipe.name,

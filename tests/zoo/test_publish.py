@@ -43,3 +43,21 @@ def test_publishing_a_run_is_refused_before_any_work(tmp_path):
         publish.publish_run("other", no_run, "", index, registry=index)
     with pytest.raises(FileNotFoundError, match="holds no finished run"):
         publish.publish_run("other", no_run, "", tmp_path, registry=index, overwrite=True)
+
+
+def test_a_teacher_run_is_published_as_its_preset_without_tflite(fmnist_data_dir, tmp_path):
+    from ebn_tf.training import train
+    from tests.training.test_trainer import small_recipe
+
+    recipe = small_recipe("train_student=false", "teacher_model=tiny_teacher", "teacher_epochs=1")
+    train(recipe, tmp_path / "run", "one_device", fmnist_data_dir, 0)
+    index = tmp_path / "registry.json"
+    entry = publish.publish_run(
+        "teacher", tmp_path / "run", "", tmp_path / "zoo", data_dir=fmnist_data_dir, registry=index
+    )
+    assert (entry.preset, entry.overrides, list(entry.files)) == ("tiny_teacher", {}, ["keras"])
+    assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == [
+        "teacher-v1.weights.h5",
+        "teacher.md",
+    ]
+    assert 0 < entry.metrics["test_top1"] <= 1 and entry.metrics["bops"] == 0
