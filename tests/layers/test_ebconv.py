@@ -228,9 +228,10 @@ def released_reference(layer: EBConv2D, x: tf.Tensor) -> tf.Tensor:
     mixed = tf.einsum("bn,nhwio->bhwio", gate, layer.kernel)
     if layer.binary_weights:
         mixed = lq.quantizers.ste_sign(mixed, clip_value=1.0)
-    image = tf.pad(
-        lq.quantizers.ste_sign(x), [(0, 0), *layer.spatial_padding, (0, 0)], constant_values=1.0
-    )
+    image, padding = lq.quantizers.ste_sign(x), layer.padding.upper()
+    if layer.spatial_padding:
+        image = tf.pad(image, [(0, 0), *layer.spatial_padding, (0, 0)], constant_values=1.0)
+        padding = "VALID"
     outputs = []
     for sample in range(x.shape[0]):
         groups = zip(
@@ -238,7 +239,7 @@ def released_reference(layer: EBConv2D, x: tf.Tensor) -> tf.Tensor:
             tf.split(mixed[sample], layer.groups, -1),
         )
         outputs.append(
-            tf.concat([tf.nn.conv2d(i, k, layer.strides, "VALID") for i, k in groups], -1)
+            tf.concat([tf.nn.conv2d(i, k, layer.strides, padding) for i, k in groups], -1)
         )
     return tf.concat(outputs, 0) * layer.scale
 
@@ -253,18 +254,25 @@ def _gradients(layer: EBConv2D, x: tf.Tensor, forward) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("binary_weights", [False, True])
-@pytest.mark.parametrize("strides,groups", [(1, 1), (2, 2)])
-def test_kernel_mix_gives_the_released_gradients(binary_weights, strides, groups):
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(kernel_size=3),
+        dict(kernel_size=3, strides=2, groups=2),
+        dict(kernel_size=3, strides=2, groups=4, pad_value=0.0),
+        dict(kernel_size=(1, 3), padding="valid", groups=2),
+        dict(kernel_size=1),
+    ],
+)
+def test_kernel_mix_gives_the_released_gradients(binary_weights, kwargs):
     x = tf.constant(varied_inputs())
     layer = EBConv2D(
         16,
-        3,
         num_experts=4,
-        strides=strides,
-        groups=groups,
         channel_scaling=False,
         binary_weights=binary_weights,
         execution="kernel_mix",
+        **kwargs,
     )
     layer(x)
     # Latent weights on both sides of the STE clip at 1, so the mask matters.
