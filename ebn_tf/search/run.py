@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from absl import logging
@@ -12,8 +11,7 @@ from ebn_tf import models
 from ebn_tf.outputs import check_output_dir
 from ebn_tf.search.plot import pareto_front, pareto_plot
 from ebn_tf.search.space import Candidate, Costed, within_budget
-from ebn_tf.training import Recipe, train
-from ebn_tf.training.trainer import check_run_recipe
+from ebn_tf.training import Recipe, RunDir, train
 
 COLUMNS = (
     "rank",
@@ -64,22 +62,19 @@ def search(
         )
     rows = []
     for index, costed in enumerate(kept, start=1):
-        run_dir = output_dir / "candidates" / costed.id
+        run = RunDir(output_dir / "candidates" / costed.id)
         recipe = proxy.replace(model=base, model_overrides=costed.candidate.overrides(config))
         # A finished candidate is kept only if it was trained with this very recipe.
-        check_run_recipe(recipe, run_dir)
-        finished = (run_dir / "summary.json").exists()
+        run.check_recipe(recipe)
         logging.info(
             "candidate %d/%d %s%s",
             index,
             len(kept),
             costed.id,
-            " (finished: kept)" if finished else "",
+            " (finished: kept)" if run.finished else "",
         )
         summary = (
-            json.loads((run_dir / "summary.json").read_text())
-            if finished
-            else train(recipe, run_dir, data_dir=data_dir, verbose=0)
+            run.summary() if run.finished else train(recipe, run.path, data_dir=data_dir, verbose=0)
         )
         rows.append(_row(costed, summary))
     return _write(rows, dropped, output_dir)

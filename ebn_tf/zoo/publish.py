@@ -104,10 +104,11 @@ def publish_run(
     (before any work) unless ``version`` is newer than its entry's or ``overwrite``.
     """
     zoo_dir = _check_unpublished(name, version, zoo_dir, registry, overwrite)
-    run_dir = Path(run_dir)
-    model, recipe = training.load_run(run_dir)
-    built_from = _preset(recipe)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    run = training.RunDir(run_dir)
+    model, recipe = run.model(), run.recipe()
+    config = run.model_config(recipe.stages()[-1].model)
+    built_from = _preset(recipe, config)
+    summary = run.summary()
     test = data.load(recipe.dataset, "test", 500, data_dir=data_dir)
     zoo_dir.mkdir(parents=True, exist_ok=True)
     paths = _files(zoo_dir, name, version)
@@ -177,12 +178,11 @@ def publish_untrained(
     return entry
 
 
-def _preset(recipe) -> tuple[str, dict]:
-    """The preset and overrides of a run's final model: the student, or the teacher of a
-    teacher-only run (which must be a registered preset as it is)."""
+def _preset(recipe, config) -> tuple[str, dict]:
+    """The preset and overrides of a run's final model of ``config``: the student, or the
+    teacher of a teacher-only run (which must be a registered preset as it is)."""
     if recipe.train_student:
         return recipe.model, dict(recipe.model_overrides)
-    config = training.model_config(recipe, "teacher")
     if config.name not in models.names() or models.get_config(config.name) != config:
         raise ValueError(
             f"The teacher of recipe {recipe.name!r} is not a registered preset as it is; "
