@@ -20,8 +20,7 @@ def model_config(recipe: Recipe, kind: str) -> models.EBNetConfig:
     if recipe.teacher_model:
         return models.get_config(recipe.teacher_model)
     if zoo_teacher(recipe):
-        entry = zoo.get(zoo_teacher(recipe))
-        return models.get_config(entry.preset, **entry.overrides)
+        return zoo.get(zoo_teacher(recipe)).model_config()
     return student.teacher()
 
 

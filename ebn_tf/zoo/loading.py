@@ -16,8 +16,7 @@ def load(name: str, mirror: str | os.PathLike | None = None, cache=None) -> kera
     Preprocessing is part of the model: give it images as the dataset stores them
     (0-255 pixel values), e.g. ``model.predict(raw_images)``; it returns logits.
     """
-    entry = get(name)
-    model = models.build(entry.preset, **entry.overrides)
+    model = models.build(get(name).model_config())
     model.load_weights(download(name, "keras", mirror, cache))
     return model
 

@@ -131,6 +131,7 @@ def publish_run(
         description,
         recipe,
         model,
+        config,
         built_from=built_from,
         command=_command(recipe.name, str(run_dir), overrides),
         trained_here=True,
@@ -160,7 +161,8 @@ def publish_untrained(
     unless ``version`` is newer than its entry's or ``overwrite``."""
     zoo_dir = _check_unpublished(name, version, zoo_dir, registry, overwrite)
     recipe = get_recipe(recipe_name)
-    model = models.build(recipe.model, **dict(recipe.model_overrides))
+    config = models.get_config(recipe.model, **dict(recipe.model_overrides))
+    model = models.build(config)
     metrics = _cost_metrics(model)
     if paper_top1 is not None:
         metrics["paper_top1"] = paper_top1
@@ -170,6 +172,7 @@ def publish_untrained(
         description,
         recipe,
         model,
+        config,
         command=_command(recipe.name, f"runs/{name}", []),
         trained_here=False,
         metrics=metrics,
@@ -211,10 +214,11 @@ def _tflite_metrics(model, recipe, data_dir, path: Path) -> dict:
 
 
 def _entry(
-    name: str, version: int, description: str, recipe, model, built_from=None, **fields
+    name: str, version: int, description: str, recipe, model, config, built_from=None, **fields
 ) -> ZooModel:
-    """The registry entry of ``model``, built by ``recipe`` from its student preset (or
-    from ``built_from``, a ``(preset, overrides)`` pair); ``fields`` give the rest."""
+    """The registry entry of ``model`` of ``config``, built by ``recipe`` from its student
+    preset (or from ``built_from``, a ``(preset, overrides)`` pair); ``fields`` give the
+    rest."""
     preset, overrides = built_from or (recipe.model, dict(recipe.model_overrides))
     return ZooModel(
         name=name,
@@ -222,6 +226,7 @@ def _entry(
         description=description,
         preset=preset,
         overrides=overrides,
+        config=config.to_json(),
         dataset=recipe.dataset,
         input_shape=tuple(model.input_shape[1:]),
         recipe=recipe.name,

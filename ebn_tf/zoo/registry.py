@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ebn_tf import models
+
 REGISTRY_FILE = Path(str(resources.files("ebn_tf.zoo").joinpath("registry.json")))
 KINDS = ("keras", "tflite")
 
@@ -32,7 +34,10 @@ class ZooModel:
         name: zoo name.
         version: bumped whenever a file changes (file names carry it).
         description: one line.
-        preset: the ``ebn_tf.models`` preset it is built from, with ``overrides``.
+        preset: the ``ebn_tf.models`` preset it was built from, with ``overrides``.
+        config: the resolved ``EBNetConfig`` of the published network, as a dict: the
+            model is rebuilt from it, whatever the preset holds by then (see
+            ``model_config``).
         dataset: the ``ebn_tf.data`` dataset it was trained and is evaluated on.
         input_shape: image shape; pixels as the dataset stores them (0-255).
         recipe: the training recipe, with ``recipe_overrides``; ``command`` reproduces it.
@@ -52,6 +57,7 @@ class ZooModel:
     trained_here: bool
     metrics: dict
     overrides: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
     recipe_overrides: tuple[str, ...] = ()
     files: dict[str, ZooFile] = field(default_factory=dict)
 
@@ -69,6 +75,13 @@ class ZooModel:
         entry["recipe_overrides"] = list(self.recipe_overrides)
         entry["files"] = {kind: vars(f) for kind, f in self.files.items()}
         return entry
+
+    def model_config(self) -> models.EBNetConfig:
+        """The config of the published network: the stored one, or for an entry written
+        before configs were stored, its preset with its overrides as they resolve today."""
+        if self.config:
+            return models.EBNetConfig(**self.config)
+        return models.get_config(self.preset, **self.overrides)
 
 
 def entries(path: Path = REGISTRY_FILE) -> dict[str, ZooModel]:

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import ebn_tf.zoo as zoo
-from ebn_tf import data, export
+from ebn_tf import data, export, models
+from ebn_tf.models import presets
 
 ZOO_DIR = pathlib.Path(__file__).parents[2] / "zoo"
 PUBLISHED = ("ebnet_fmnist", "binary_fmnist_baseline", "ebnet_fmnist_long")
@@ -128,6 +129,19 @@ def test_missing_host_names_the_fix(cache):
 def test_unknown_name_lists_the_known_ones(cache):
     with pytest.raises(ValueError, match="known models: .*ebnet_fmnist"):
         zoo.load("ebnet_mnist")
+
+
+def test_a_zoo_model_is_rebuilt_from_its_stored_config_after_its_preset_changes(cache, monkeypatch):
+    published = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
+    wider = models.get_config("ebnet_fmnist").replace(widths=(64, 128, 512))
+    monkeypatch.setitem(presets._PRESETS, "ebnet_fmnist", wider)
+    for a, b in zip(
+        zoo.load("ebnet_fmnist", mirror=ZOO_DIR).get_weights(), published.get_weights()
+    ):
+        np.testing.assert_array_equal(a, b)
+    # An entry written before configs were stored is built from its preset as it is today.
+    old = {k: v for k, v in zoo.get("ebnet_fmnist").to_json().items() if k != "config"}
+    assert zoo.ZooModel.from_json(old).model_config() == wider
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
