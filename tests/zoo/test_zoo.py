@@ -135,9 +135,8 @@ def test_a_zoo_model_is_rebuilt_from_its_stored_config_after_its_preset_changes(
     published = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
     wider = models.get_config("ebnet_fmnist").replace(widths=(64, 128, 512))
     monkeypatch.setitem(presets._PRESETS, "ebnet_fmnist", wider)
-    for a, b in zip(
-        zoo.load("ebnet_fmnist", mirror=ZOO_DIR).get_weights(), published.get_weights()
-    ):
+    rebuilt = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
+    for a, b in zip(rebuilt.get_weights(), published.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # An entry written before configs were stored is built from its preset as it is today.
     old = {k: v for k, v in zoo.get("ebnet_fmnist").to_json().items() if k != "config"}
