@@ -15,6 +15,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from ebn_tf import analysis, data
+from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.sources import load_model
 from ebn_tf.user_errors import user_errors
 
@@ -35,7 +36,7 @@ def main(argv):
     if not FLAGS.model or not FLAGS.output_dir:
         sys.exit("--model and --output_dir are required (see --help).")
     with user_errors():
-        model, dataset = load_model(FLAGS.model)
+        model, dataset = load_model(FLAGS.model, zoo_mirror())
         dataset = FLAGS.dataset or dataset
         if dataset is None:
             raise ValueError(f"{FLAGS.model} does not name its dataset: give --dataset.")

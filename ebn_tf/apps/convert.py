@@ -4,11 +4,12 @@
     ebn-convert --model model.keras --output model.tflite --threads 2
 
 --model is a run directory of the train app (its final weights), a saved Keras model
-(.keras / .h5) or a zoo name (downloaded; EBN_ZOO_MIRROR selects a mirror). Prints the
-audit (ops of every subgraph), parity with the Keras model on images that select every
-expert the data reaches, the file size and the latency in LCE's interpreter; exits
-non-zero when the audit fails. --output is checked before anything else, and a model
-without binary convs is refused unless --allow_float is given.
+(.keras / .h5) or a zoo name (downloaded from EBN_ZOO_MIRROR, else from a checkout's
+zoo/, else from the default host). Prints the audit (ops of every subgraph), parity with
+the Keras model on images that select every expert the data reaches, the file size and
+the latency in LCE's interpreter; exits non-zero when the audit fails. --output is
+checked before anything else, and a model without binary convs is refused unless
+--allow_float is given.
 """
 
 import sys
@@ -16,6 +17,7 @@ import sys
 from absl import app, flags, logging
 
 from ebn_tf import export
+from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.outputs import check_output_file
 from ebn_tf.sources import load_model
 from ebn_tf.user_errors import user_errors
@@ -45,7 +47,7 @@ def main(argv):
         sys.exit("--model and --output are required (see --help).")
     with user_errors():
         output = check_output_file(FLAGS.output, inputs=(FLAGS.model,))
-        model, dataset = load_model(FLAGS.model)
+        model, dataset = load_model(FLAGS.model, zoo_mirror())
         images = export.parity_images(model, dataset, FLAGS.data_dir)
         int8 = FLAGS.io_type == "int8"
         flatbuffer, report = export.convert(

@@ -14,6 +14,7 @@ from pathlib import Path
 from absl import app, flags, logging
 
 from ebn_tf import search
+from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.training import get_recipe
 from ebn_tf.user_errors import user_errors
 
@@ -52,6 +53,7 @@ def main(argv):
             FLAGS.max_bops,
             FLAGS.max_ops,
             FLAGS.data_dir,
+            zoo_mirror(),
         )
     print(Path(FLAGS.output_dir, "results.md").read_text())
     print(

@@ -12,6 +12,7 @@ import sys
 from absl import app, flags, logging
 
 from ebn_tf import training
+from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.user_errors import user_errors
 
 flags.DEFINE_string("recipe", None, "Registered recipe name (see --list_recipes).")
@@ -33,7 +34,9 @@ def main(argv):
         sys.exit("--recipe and --model_dir are required (see --help).")
     with user_errors():
         recipe = training.get_recipe(FLAGS.recipe, FLAGS.override)
-        summary = training.train(recipe, FLAGS.model_dir, FLAGS.strategy, FLAGS.data_dir)
+        summary = training.train(
+            recipe, FLAGS.model_dir, FLAGS.strategy, FLAGS.data_dir, mirror=zoo_mirror()
+        )
     print(report(summary, FLAGS.model_dir))
 
 

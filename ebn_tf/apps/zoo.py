@@ -11,17 +11,20 @@ publish refuses a name that is already published unless --version is newer than 
 entry's (its files are kept beside the new ones) or --overwrite is given.
 
 --mirror (or EBN_ZOO_MIRROR) is a base URL or a local directory replacing the default
-host. This folder is such a mirror: in a source checkout, where it holds the published
-files, it is used by default. Files are cached under the Keras cache dir (EBN_ZOO_CACHE
-overrides it).
+host. A source checkout's zoo/ folder is such a mirror: it holds the published files, and
+the apps use it by default when they run from the checkout; publish then writes there and
+into the checkout's registry (else give --zoo_dir and --registry). Files are cached under
+the Keras cache dir (EBN_ZOO_CACHE overrides it).
 """
 
 import json
 import sys
+from pathlib import Path
 
 from absl import app, flags, logging
 
 import ebn_tf.zoo as zoo
+from ebn_tf.apps.checkout import checkout_registry, checkout_zoo, zoo_mirror
 from ebn_tf.user_errors import user_errors
 
 COMMANDS = ("list", "info", "download", "evaluate", "publish")
@@ -35,7 +38,14 @@ flags.DEFINE_string("run", None, "publish: the finished run directory.")
 flags.DEFINE_string("untrained_recipe", None, "publish: a card without weights for a recipe.")
 flags.DEFINE_float("paper_top1", None, "publish --untrained_recipe: the paper's top-1, in %.")
 flags.DEFINE_string("description", "", "publish: one line for the card.")
-flags.DEFINE_string("zoo_dir", "zoo", "publish: where files and cards are written.")
+flags.DEFINE_string(
+    "zoo_dir", None, "publish: where files and cards are written (default: a checkout's zoo/)."
+)
+flags.DEFINE_string(
+    "registry",
+    None,
+    "publish: the registry file to extend (default: a checkout's ebn_tf/zoo/registry.json).",
+)
 flags.DEFINE_integer("version", 1, "publish: the version; a published name needs a newer one.")
 flags.DEFINE_bool("overwrite", False, "publish: replace the name's published entry and files.")
 FLAGS = flags.FLAGS
@@ -57,29 +67,40 @@ def table() -> str:
     return "\n".join(rows)
 
 
-def publish(name: str):
-    from ebn_tf.zoo import publish as publishing  # imports the LCE converter
+def publish_targets() -> tuple[Path, Path]:
+    """``--zoo_dir`` and ``--registry``; by default the checkout's ``zoo/`` and registry."""
+    zoo_dir = Path(FLAGS.zoo_dir) if FLAGS.zoo_dir else checkout_zoo()
+    registry = Path(FLAGS.registry) if FLAGS.registry else checkout_registry()
+    if zoo_dir is None or registry is None:
+        raise ValueError(
+            "Outside a source checkout, publish needs --zoo_dir and --registry: where the "
+            "files and cards go, and the registry file to extend."
+        )
+    return zoo_dir, registry
+
+
+def publish(name: str, zoo_dir: Path, registry: Path):
+    from ebn_tf.apps import publish as publishing  # imports the LCE converter
 
     if bool(FLAGS.run) == bool(FLAGS.untrained_recipe):
         raise ValueError("publish needs exactly one of --run and --untrained_recipe.")
+    options = dict(zoo_dir=zoo_dir, registry=registry, version=FLAGS.version)
     if FLAGS.run:
         return publishing.publish_run(
             name,
             FLAGS.run,
             FLAGS.description,
-            FLAGS.zoo_dir,
-            FLAGS.version,
             data_dir=FLAGS.data_dir,
             overwrite=FLAGS.overwrite,
+            **options,
         )
     return publishing.publish_untrained(
         name,
         FLAGS.untrained_recipe,
         FLAGS.description,
-        FLAGS.zoo_dir,
-        FLAGS.paper_top1,
-        version=FLAGS.version,
+        paper_top1=FLAGS.paper_top1,
         overwrite=FLAGS.overwrite,
+        **options,
     )
 
 
@@ -94,16 +115,19 @@ def main(argv):
         elif command == "info":
             print(json.dumps(zoo.get(name).to_json(), indent=2))
         elif command == "download":
-            print(zoo.download(name, FLAGS.kind, FLAGS.mirror))
+            print(zoo.download(name, FLAGS.kind, zoo_mirror(FLAGS.mirror)))
         elif command == "evaluate":
-            accuracy = zoo.evaluate(name, FLAGS.split, FLAGS.limit, FLAGS.data_dir, FLAGS.mirror)
+            accuracy = zoo.evaluate(
+                name, FLAGS.split, FLAGS.limit, FLAGS.data_dir, zoo_mirror(FLAGS.mirror)
+            )
             card = zoo.get(name).metrics.get("test_top1")
             full_test = FLAGS.split == "test" and FLAGS.limit is None
             reference = f" (card: {100 * card:.2f}%)" if card is not None and full_test else ""
             print(f"{name}: top-1 on {FLAGS.split} {100 * accuracy:.2f}%{reference}")
         else:
-            entry = publish(name)
-            print(f"published {entry.name} v{entry.version}: {FLAGS.zoo_dir}/{entry.name}.md")
+            zoo_dir, registry = publish_targets()
+            entry = publish(name, zoo_dir, registry)
+            print(f"published {entry.name} v{entry.version}: {zoo_dir / entry.name}.md")
 
 
 def run():

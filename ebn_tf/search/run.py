@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from absl import logging
@@ -37,6 +38,7 @@ def search(
     max_bops: float | None = None,
     max_ops: float | None = None,
     data_dir: str | None = None,
+    mirror: str | os.PathLike | None = None,
 ) -> list[dict]:
     """Grow ``base`` into each candidate within budget, train it with ``proxy`` and rank.
 
@@ -45,7 +47,8 @@ def search(
     ``summary.json``) is read back, not trained again; a candidate directory holding a run
     of another proxy recipe is an error. Ranked by validation top-1 (the test
     split is never used to choose). Writes ``results.csv``, ``results.md`` and
-    ``pareto.png`` (validation top-1 against OPs).
+    ``pareto.png`` (validation top-1 against OPs). ``mirror``: where a zoo teacher of the
+    proxy recipe is downloaded from (see ``ebn_tf.training.train``).
     """
     output_dir = check_output_dir(output_dir)
     config = models.get_config(base)
@@ -74,7 +77,9 @@ def search(
             " (finished: kept)" if run.finished else "",
         )
         summary = (
-            run.summary() if run.finished else train(recipe, run.path, data_dir=data_dir, verbose=0)
+            run.summary()
+            if run.finished
+            else train(recipe, run.path, data_dir=data_dir, verbose=0, mirror=mirror)
         )
         rows.append(_row(costed, summary))
     return _write(rows, dropped, output_dir)

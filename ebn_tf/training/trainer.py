@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import sys
 import time
@@ -116,7 +117,9 @@ def _commit_stage(stage_dir: Path, model: keras.Model, result: dict, backup: Pat
 class _Run:
     """State shared by the stages of one run."""
 
-    def __init__(self, recipe: Recipe, model_dir: str | Path, strategy, data_dir, verbose):
+    def __init__(
+        self, recipe: Recipe, model_dir: str | Path, strategy, data_dir, verbose, mirror=None
+    ):
         self.recipe = recipe
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         check_batch(self.strategy, recipe.batch_size)
@@ -166,7 +169,7 @@ class _Run:
         )
         self.datasets = {k: ds.with_options(options) for k, ds in self.datasets.items()}
         if zoo_teacher(recipe):
-            self.teacher_weights = zoo.download(zoo_teacher(recipe), "keras")
+            self.teacher_weights = zoo.download(zoo_teacher(recipe), "keras", mirror)
         elif recipe.teacher_weights:
             self.teacher_weights = Path(recipe.teacher_weights)
             if recipe.distill and not self.teacher_weights.exists():
@@ -330,6 +333,7 @@ def train(
     strategy="auto",
     data_dir: str | None = None,
     verbose: int | str = "auto",
+    mirror: str | os.PathLike | None = None,
 ) -> dict:
     """Run ``recipe`` into ``model_dir``; rerunning the same call resumes where it stopped.
 
@@ -341,13 +345,14 @@ def train(
     writes ``recipe.json`` (with the model configs it resolves to) and ``summary.json``;
     ``RunDir(model_dir)`` reads them back.
     ``verbose`` is Keras' ``fit`` verbosity; ``"auto"`` prints one line per epoch when
-    stdout is not a terminal (see ``fit_verbosity``).
+    stdout is not a terminal (see ``fit_verbosity``). ``mirror`` is where a zoo teacher
+    (``teacher_weights`` naming a zoo model) is downloaded from (see ``zoo.download``).
 
     Returns:
         The summary: ``{"recipe", "stages": [{"name", "epochs", "val_accuracy", ...}],
         "final": {"test_accuracy", "bops", "ops", "weights"}}``.
     """
-    run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose)
+    run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose, mirror)
     run.dir.path.mkdir(parents=True, exist_ok=True)
     run.dir.check_recipe(recipe)
     run.dir.write_recipe(recipe)

@@ -1,4 +1,5 @@
-"""The published models, described as data in ``registry.json`` (written by ``publish``)."""
+"""The published models, described as data in ``registry.json`` (written by the zoo app's
+``publish``, ``ebn_tf.apps.publish``)."""
 
 from __future__ import annotations
 
@@ -88,13 +89,6 @@ def entries(path: Path = REGISTRY_FILE) -> dict[str, ZooModel]:
     """The published models of the registry file ``path``, by name."""
     data = json.loads(path.read_text()) if path.exists() else {}
     return {name: ZooModel.from_json(entry) for name, entry in data.items()}
-
-
-def write_entry(model: ZooModel, path: Path = REGISTRY_FILE) -> None:
-    """Add or replace ``model`` in the registry file."""
-    data = {name: m.to_json() for name, m in entries(path).items()}
-    data[model.name] = model.to_json()
-    path.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
 
 
 def names() -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 
 import ebn_tf.zoo as zoo
 from ebn_tf import data, export, models
+from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.models import presets
 
 ZOO_DIR = pathlib.Path(__file__).parents[2] / "zoo"
@@ -94,12 +95,17 @@ def test_local_directory_mirror_from_the_environment(cache, monkeypatch):
     assert path.read_bytes() == (ZOO_DIR / path.name).read_bytes()
 
 
-def test_checkout_folder_is_the_default_mirror_and_a_spoilt_cached_file_is_replaced(cache):
-    path = zoo.download("ebnet_fmnist", "tflite")  # no mirror given, no network needed
+def test_apps_default_to_the_checkout_folder_and_a_spoilt_cached_file_is_replaced(cache):
+    # The library guesses no checkout: without a mirror it fetches from the default host.
+    file = zoo.get("ebnet_fmnist").files["tflite"]
+    assert zoo.files.source_url(file) == file.url
+    mirror = zoo_mirror()  # the apps' default in a checkout: no network needed
+    assert mirror == ZOO_DIR
+    path = zoo.download("ebnet_fmnist", "tflite", mirror)
     published = (ZOO_DIR / path.name).read_bytes()
     assert path.read_bytes() == published
     path.write_bytes(b"spoilt")
-    assert zoo.download("ebnet_fmnist", "tflite").read_bytes() == published
+    assert zoo.download("ebnet_fmnist", "tflite", mirror).read_bytes() == published
 
 
 def test_corrupt_file_raises_and_leaves_the_cache_clean(cache, tmp_path):

@@ -1,8 +1,10 @@
 """Publishing a finished run to the zoo: files, registry entry and model card, all measured.
 
-Every figure of an entry and its card comes from running the model here: top-1 from
-``evaluate``'s code path on the whole test split, the TFLite size, audit, parity and
-latency from ``ebn_tf.export``, the costs from ``cost.profile``.
+Release tooling of ``ebn-zoo publish``, not library API: it writes the zoo folder and the
+registry file it is given (in a checkout, ``zoo/`` and ``ebn_tf/zoo/registry.json``, which
+``ebn_tf.zoo`` reads). Every figure of an entry and its card comes from running the model
+here: top-1 from ``evaluate``'s code path on the whole test split, the TFLite size, audit,
+parity and latency from ``ebn_tf.export``, the costs from ``cost.profile``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ebn_tf.outputs import check_output_dir
 from ebn_tf.training import get_recipe
 from ebn_tf.zoo.files import sha256
 from ebn_tf.zoo.loading import top1
-from ebn_tf.zoo.registry import REGISTRY_FILE, ZooFile, ZooModel, entries, write_entry
+from ebn_tf.zoo.registry import ZooFile, ZooModel, entries
 
 # The zoo files' release on the project's host; EBN_ZOO_MIRROR replaces it.
 DEFAULT_HOST = "https://github.com/ebn-tf/ebn_tf/releases/download/zoo"
@@ -91,10 +93,11 @@ def publish_run(
     name: str,
     run_dir: str | Path,
     description: str,
-    zoo_dir: str | Path = "zoo",
+    *,
+    zoo_dir: str | Path,
+    registry: Path,
     version: int = 1,
     data_dir: str | None = None,
-    registry: Path = REGISTRY_FILE,
     overwrite: bool = False,
 ) -> ZooModel:
     """Evaluate, convert and publish the finished run in ``run_dir`` as zoo model ``name``.
@@ -150,9 +153,10 @@ def publish_untrained(
     name: str,
     recipe_name: str,
     description: str,
-    zoo_dir: str | Path = "zoo",
+    *,
+    zoo_dir: str | Path,
+    registry: Path,
     paper_top1: float | None = None,
-    registry: Path = REGISTRY_FILE,
     version: int = 1,
     overwrite: bool = False,
 ) -> ZooModel:
@@ -239,6 +243,13 @@ def _write(entry: ZooModel, zoo_dir: Path, registry: Path) -> None:
     zoo_dir.mkdir(parents=True, exist_ok=True)
     (zoo_dir / f"{entry.name}.md").write_text(card(entry))
     write_entry(entry, registry)
+
+
+def write_entry(model: ZooModel, registry: Path) -> None:
+    """Add or replace ``model`` in the registry file ``registry``."""
+    data = {name: m.to_json() for name, m in entries(registry).items()}
+    data[model.name] = model.to_json()
+    registry.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
 
 
 def _parity_text(m: dict) -> str:
