@@ -50,8 +50,10 @@ def main(argv):
         model, dataset = load_model(FLAGS.model, zoo_mirror())
         images = export.parity_images(model, dataset, FLAGS.data_dir)
         int8 = FLAGS.io_type == "int8"
-        flatbuffer, report = export.convert(
+        report = export.export_report(
             model,
+            images,
+            FLAGS.threads,
             inference_input_type=FLAGS.io_type,
             inference_output_type=FLAGS.io_type,
             target=FLAGS.target,
@@ -59,16 +61,10 @@ def main(argv):
             strict=not FLAGS.allow_audit_failure,
             allow_float=FLAGS.allow_float,
         )
-        output.write_bytes(flatbuffer)
+        output.write_bytes(report.flatbuffer)
     print(report)
-    if not int8:
-        print(export.parity(model, flatbuffer, images))
-    print(
-        f"size: {len(flatbuffer) / 1024:.1f} KiB; latency (LCE interpreter, "
-        f"{FLAGS.threads} thread(s), median): {export.latency_ms(flatbuffer, FLAGS.threads):.2f} ms"
-    )
     print(f"written: {output}")
-    if not report.ok:
+    if not report.audit.ok:
         sys.exit(1)
 
 

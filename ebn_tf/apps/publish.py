@@ -200,14 +200,14 @@ def _preset(recipe, config) -> tuple[str, dict]:
 
 def _tflite_metrics(model, recipe, data_dir, path: Path) -> dict:
     """Convert ``model`` (the audit must pass), write it to ``path``, and measure it."""
-    flatbuffer, audit = export.convert(model)
-    report = export.parity(model, flatbuffer, export.parity_images(model, recipe.dataset, data_dir))
-    path.write_bytes(flatbuffer)
+    exported = export.export_report(model, export.parity_images(model, recipe.dataset, data_dir))
+    path.write_bytes(exported.flatbuffer)
+    report = exported.parity
     return {
-        "tflite_bytes": len(flatbuffer),
-        "lce_bconv2d": audit.binary_convs,
-        "if_ops": audit.if_ops,
-        "latency_ms": export.latency_ms(flatbuffer),
+        "tflite_bytes": len(exported.flatbuffer),
+        "lce_bconv2d": exported.audit.binary_convs,
+        "if_ops": exported.audit.if_ops,
+        "latency_ms": exported.latency_ms,
         "parity_max_relative_error": report.max_relative_error,
         "parity_max_relative_error_clear": report.max_relative_error_clear,
         "parity_near_zero_images": report.near_zero_images,
