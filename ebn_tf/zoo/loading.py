@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ebn_tf import data, models
+from ebn_tf import models
 from ebn_tf._keras import keras
 from ebn_tf.zoo.files import download
 from ebn_tf.zoo.registry import get
@@ -36,6 +36,9 @@ def evaluate(
     cache=None,
 ) -> float:
     """Top-1 of zoo model ``name`` on ``split`` of its dataset (first ``limit`` images)."""
+    # Here, not at the top: loading a zoo model must not import tensorflow-datasets.
+    from ebn_tf import data
+
     entry = get(name)
     dataset = data.load(entry.dataset, split, 500, data_dir=data_dir, take=limit)
     return top1(load(name, mirror, cache), dataset)

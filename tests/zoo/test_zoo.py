@@ -132,6 +132,19 @@ def test_missing_host_names_the_fix(cache):
     assert cached_files(cache) == []
 
 
+def test_the_export_and_a_loaded_zoo_model_need_no_tensorflow_datasets(cache):
+    code = (
+        "import sys\nimport ebn_tf.export, ebn_tf.zoo\n"
+        f"ebn_tf.zoo.load('ebnet_fmnist', mirror={str(ZOO_DIR)!r})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('tensorflow_datasets')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ZOO_DIR.parent, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_unknown_name_lists_the_known_ones(cache):
     with pytest.raises(ValueError, match="known models: .*ebnet_fmnist"):
         zoo.load("ebnet_mnist")
