@@ -12,6 +12,7 @@ everywhere and gives the same numbers.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from ebn_tf._keras import tf
 
@@ -57,7 +58,7 @@ def grouped_conv2d(
     padding: str,
     groups: int,
     formulation: str | None = None,
-    prepare=None,
+    prepare: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> tf.Tensor:
     """``tf.nn.conv2d`` of ``x`` with a kernel of ``groups`` groups, differentiable anywhere.
 

@@ -118,7 +118,13 @@ class _Run:
     """State shared by the stages of one run."""
 
     def __init__(
-        self, recipe: Recipe, model_dir: str | Path, strategy, data_dir, verbose, mirror=None
+        self,
+        recipe: Recipe,
+        model_dir: str | Path,
+        strategy,
+        data_dir,
+        verbose,
+        mirror: str | os.PathLike | None = None,
     ):
         self.recipe = recipe
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy

@@ -1,4 +1,9 @@
-"""Publishing never replaces a published name's entry or files unless asked to."""
+"""Publishing never replaces a published name's entry or files unless asked to, and writes
+only where it is told."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +74,20 @@ def test_a_teacher_run_is_published_as_its_preset_without_tflite(fmnist_data_dir
         "teacher.md",
     ]
     assert 0 < entry.metrics["test_top1"] <= 1 and entry.metrics["bops"] == 0
+
+
+def test_the_zoo_app_publishes_into_the_folder_and_registry_it_is_given(tmp_path):
+    packaged = registry.REGISTRY_FILE.read_bytes()
+    index = tmp_path / "registry.json"
+    command = [sys.executable, "-m", "zoo", "publish", "card", "--untrained_recipe=fmnist_proxy"]
+    result = subprocess.run(
+        [*command, f"--zoo_dir={tmp_path}", f"--registry={index}"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"published card v1: {tmp_path / 'card'}.md" in result.stdout
+    assert list(registry.entries(index)) == ["card"] and (tmp_path / "card.md").exists()
+    assert registry.REGISTRY_FILE.read_bytes() == packaged
