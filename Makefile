@@ -2,6 +2,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
 
 .PHONY: setup data test lint benchmarks demo
@@ -36,10 +37,11 @@ benchmarks: setup
 	$(PY) -m benchmarks.export_latency
 	$(PY) -m benchmarks.fmnist_recipe
 
-# The main job: every step of the policy on Fashion-MNIST, then a short report.
+# The main job: every step of the policy on Fashion-MNIST, then a short report, with the
+# apps' console commands as pip installed them.
 demo: export TF_CPP_MIN_LOG_LEVEL = 2
 demo: setup
-	$(PY) -m train --recipe fmnist_quick --model_dir runs/fmnist_quick
-	$(PY) -m convert --model runs/fmnist_quick --output runs/fmnist_quick/model.tflite
-	$(PY) -m zoo list
-	$(PY) -m zoo evaluate ebnet_fmnist
+	$(BIN)/ebn-train --recipe fmnist_quick --model_dir runs/fmnist_quick
+	$(BIN)/ebn-convert --model runs/fmnist_quick --output runs/fmnist_quick/model.tflite
+	$(BIN)/ebn-zoo list
+	$(BIN)/ebn-zoo evaluate ebnet_fmnist

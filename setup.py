@@ -4,9 +4,9 @@ setup(
     name="ebn_tf",
     version="0.1.0",
     description="Expert Binary Networks (EBNet) in Keras: training with larq, export with LCE.",
-    packages=find_packages(
-        include=["ebn_tf", "ebn_tf.*", "train", "convert", "zoo", "analyze", "search"]
-    ),
+    # The apps are ebn_tf.apps.*; the checkout's train/, convert/, ... folders only let
+    # `python -m train` run them there, and are not installed (their names are common).
+    packages=find_packages(include=["ebn_tf", "ebn_tf.*"]),
     package_data={"ebn_tf.zoo": ["registry.json"]},
     python_requires=">=3.11,<3.12",
     # The stack of ../shared/design/LCE.md, checked to work together.
@@ -28,11 +28,11 @@ setup(
     extras_require={"dev": ["pytest", "ruff==0.17.6"]},
     entry_points={
         "console_scripts": [
-            "ebn-train=train.__main__:run",
-            "ebn-convert=convert.__main__:run",
-            "ebn-zoo=zoo.__main__:run",
-            "ebn-analyze=analyze.__main__:run",
-            "ebn-search=search.__main__:run",
+            "ebn-train=ebn_tf.apps.train:run",
+            "ebn-convert=ebn_tf.apps.convert:run",
+            "ebn-zoo=ebn_tf.apps.zoo:run",
+            "ebn-analyze=ebn_tf.apps.analyze:run",
+            "ebn-search=ebn_tf.apps.search:run",
         ]
     },
 )

@@ -17,15 +17,13 @@ from pathlib import Path
 
 import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
 from benchmarks.report import markdown_table, write_section
-from ebn_tf import data, models
+from ebn_tf import data
 from ebn_tf._keras import keras
-from ebn_tf.training import get_recipe, train
-from ebn_tf.training.trainer import FINAL_WEIGHTS
+from ebn_tf.training import RunDir, get_recipe, train
 
 
 def teacher_test_accuracy(run_dir: Path, recipe) -> float:
-    model = models.build(models.get_config(recipe.model).teacher())
-    model.load_weights(run_dir / "teacher" / FINAL_WEIGHTS)
+    model = RunDir(run_dir).model("teacher")
     model.compile(metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
     test = data.load(recipe.dataset, "test", recipe.batch_size)
     return float(model.evaluate(test, verbose=0, return_dict=True)["accuracy"])
@@ -37,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(args.model_dir)
     ebnet = get_recipe("fmnist_ebnet")
-    teacher_weights = root / "ebnet" / "teacher" / FINAL_WEIGHTS
+    teacher_weights = RunDir(root / "ebnet").weights("teacher")
     baseline = get_recipe(
         "fmnist_ebnet", ['model_overrides={"num_experts": 1}', f"teacher_weights={teacher_weights}"]
     )

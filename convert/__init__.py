@@ -1,1 +1,1 @@
-"""The conversion app: ``python -m convert --model PATH --output FILE.tflite``."""
+"""A checkout's shim: ``python -m convert`` runs ``ebn_tf.apps.convert``."""

@@ -65,3 +65,10 @@ def check_output_file(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
                 "Fix: give another output path."
             )
     return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a kill mid-write leaves the old file (or none)."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(text)
+    os.replace(partial, path)

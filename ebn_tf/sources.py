@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ebn_tf import training, zoo
 from ebn_tf._keras import keras
 
 
-def load_model(source: str) -> tuple[keras.Model, str | None]:
+def load_model(
+    source: str, mirror: str | os.PathLike | None = None
+) -> tuple[keras.Model, str | None]:
     """The model ``source`` names and the dataset it was trained on (None if unknown).
 
     ``source`` is a finished run directory of the train app (its final binary model), a
-    ``.keras``/``.h5`` file, or a zoo model name (downloaded and verified).
+    ``.keras``/``.h5`` file, or a zoo model name (downloaded from ``mirror``, see
+    ``ebn_tf.zoo.download``, and verified).
     """
     if Path(source).is_dir():
         model, recipe = training.load_run(source)
@@ -25,7 +29,7 @@ def load_model(source: str) -> tuple[keras.Model, str | None]:
                 f"Cannot load {source} as a saved Keras model (.keras or .h5): {error}"
             ) from error
     if source in zoo.names():
-        return zoo.load(source), zoo.get(source).dataset
+        return zoo.load(source, mirror), zoo.get(source).dataset
     raise FileNotFoundError(
         f"No model {source!r}: give a run directory, a .keras/.h5 file or a zoo name "
         f"({zoo.names()})."

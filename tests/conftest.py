@@ -1,5 +1,6 @@
 """Shared fixtures. Two logical CPU devices for MirroredStrategy tests are set up before
-TensorFlow starts; Fashion-MNIST is prepared in tfds once per session."""
+TensorFlow starts; Fashion-MNIST is prepared in tfds once per session; zoo files come
+from the checkout's zoo/ folder (offline), for this process and the apps it starts."""
 
 import os
 import pathlib
@@ -7,6 +8,7 @@ import pathlib
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("EBN_ZOO_MIRROR", str(pathlib.Path(__file__).parents[1] / "zoo"))
 
 import ebn_tf  # noqa: E402,F401  (binds legacy Keras first)
 import ebn_tf.data  # noqa: E402

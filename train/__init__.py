@@ -1,1 +1,1 @@
-"""The training app: ``python -m train --recipe NAME --model_dir DIR``."""
+"""A checkout's shim: ``python -m train`` runs ``ebn_tf.apps.train``."""

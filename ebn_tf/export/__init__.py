@@ -24,6 +24,7 @@ from ebn_tf.export.parity import (
     parity_images,
     sign_margins,
 )
+from ebn_tf.export.report import ExportReport, export_report
 
 __all__ = [
     "SIGN_MARGIN",
@@ -31,11 +32,13 @@ __all__ = [
     "AuditReport",
     "ExpertSwitch",
     "ExportError",
+    "ExportReport",
     "ParityReport",
     "audit",
     "convert",
     "covering_images",
     "expected_binary_convs",
+    "export_report",
     "inference_model",
     "interpreter",
     "latency_ms",

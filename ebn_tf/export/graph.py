@@ -15,7 +15,8 @@ import numpy as np
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import EBConv2D
-from ebn_tf.layers.ebconv import channel_scale, gate_logits
+from ebn_tf.layers.ebconv import channel_scale, gate_logits, pad_border
+from ebn_tf.layers.grouped_conv import grouped_conv2d
 
 
 class ExpertSwitch(keras.layers.Layer):
@@ -26,7 +27,7 @@ class ExpertSwitch(keras.layers.Layer):
         self.conditional = conditional
         self.strides = source.strides
         self.spatial_padding = source.spatial_padding
-        self.padding = source.padding
+        self.conv_padding = source.conv_padding
         self.pad_value = source.pad_value
         self.groups = source.groups
         self.input_quantizer = source.input_quantizer
@@ -50,21 +51,21 @@ class ExpertSwitch(keras.layers.Layer):
             else None
         )
 
+    def _binarise(self, x: tf.Tensor) -> tf.Tensor:
+        return pad_border(self.input_quantizer(x), self.spatial_padding, self.pad_value)
+
     def _leaf(self, x: tf.Tensor, expert: int) -> tf.Tensor:
-        padding = "VALID" if self.spatial_padding or self.padding == "valid" else "SAME"
         # One binary conv per group: LCE's grouped bconv needs its indirect-BGEMM kernel,
         # which computes wrong results when an IF branch runs a second time.
-        parts = tf.split(x, self.groups, axis=-1) if self.groups > 1 else [x]
-        kernels = np.split(self.kernels[expert], self.groups, axis=-1)
-        outputs = []
-        for part, kernel in zip(parts, kernels):
-            part = self.input_quantizer(part)
-            if self.spatial_padding:
-                part = tf.pad(
-                    part, [(0, 0), *self.spatial_padding, (0, 0)], constant_values=self.pad_value
-                )
-            outputs.append(tf.nn.conv2d(part, tf.constant(kernel), self.strides, padding))
-        outputs = tf.concat(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
+        outputs = grouped_conv2d(
+            x,
+            tf.constant(self.kernels[expert]),
+            self.strides,
+            self.conv_padding,
+            self.groups,
+            formulation="per_group",
+            prepare=self._binarise,
+        )
         return outputs * tf.constant(self.scale)
 
     def _tree(self, x: tf.Tensor, index: tf.Tensor, experts: list[int]) -> tf.Tensor:

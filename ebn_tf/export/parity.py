@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-from ebn_tf import data
 from ebn_tf._keras import keras
 from ebn_tf.cost import bits
 from ebn_tf.layers import expert_layers, selected_experts
@@ -124,6 +123,10 @@ def parity_images(
 ) -> np.ndarray:
     """Test images of ``dataset`` covering every expert the first 1,024 reach (see
     ``covering_images``); uniform random pixels when the dataset is unknown."""
+    # Here, not at the top: only reading a dataset needs tensorflow-datasets, and the
+    # export (which parity takes images for) is imported without it.
+    from ebn_tf import data
+
     if dataset is None:
         rng = np.random.default_rng(0)
         return rng.uniform(0, 255, (limit, *model.input_shape[1:])).astype("float32")

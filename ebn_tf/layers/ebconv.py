@@ -25,6 +25,14 @@ def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def pad_border(x: tf.Tensor, borders, value: float = 0.0) -> tf.Tensor:
+    """``x`` with ``borders`` (``((top, bottom), (left, right))``) of ``value`` around its
+    height and width; ``x`` itself when ``borders`` is None."""
+    if borders is None:
+        return x
+    return tf.pad(x, [(0, 0), *borders, (0, 0)], constant_values=value)
+
+
 def gate_logits(pooled: tf.Tensor, kernel, bias) -> tf.Tensor:
     """Gate logits ``(batch, N)`` from the global average of the real-valued input."""
     return tf.matmul(pooled, kernel) + bias
@@ -274,9 +282,14 @@ class EBConv2D(lq.layers_base.BaseLayer):
         # hard + (soft - soft) is exactly hard forward, and has the soft gradient.
         return hard + (soft - tf.stop_gradient(soft)), index
 
+    @property
+    def conv_padding(self) -> str:
+        """``tf.nn.conv2d``'s padding of the expert convs, once ``spatial_padding`` (if
+        any) is applied to their input."""
+        return "VALID" if self.spatial_padding or self.padding == "valid" else "SAME"
+
     def _conv(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
-        padding = "VALID" if self.spatial_padding or self.padding == "valid" else "SAME"
-        return grouped_conv2d(x, kernel, self.strides, padding, self.groups)
+        return grouped_conv2d(x, kernel, self.strides, self.conv_padding, self.groups)
 
     def _expert_conv(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         # TF's CPU conv returns an input-shaped tensor for an empty batch (an expert that no
@@ -303,7 +316,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
         slices beat TensorFlow's extract_patches and einsum by 2x on CPU, measured).
         """
         if not self.spatial_padding and self.padding == "same":
-            x = tf.pad(x, [(0, 0), *self._same_borders(x.shape), (0, 0)])
+            x = pad_border(x, self._same_borders(x.shape))
         batch, groups = tf.shape(x)[0], self.groups
         out_h, out_w = grad.shape[1:3]
         (sh, sw), channels = self.strides, x.shape[-1]
@@ -368,8 +381,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
 
     def call(self, inputs, training=None):
         x = self.input_quantizer(inputs) if self._quantizes_inputs else inputs
-        if self.spatial_padding:
-            x = tf.pad(x, [(0, 0), *self.spatial_padding, (0, 0)], constant_values=self.pad_value)
+        x = pad_border(x, self.spatial_padding, self.pad_value)
         kernels = self.expert_kernels()
         # Every per-sample and per-channel factor is gathered into one (batch, 1, 1, C)
         # tensor, so the feature map is multiplied once, forward and backward.

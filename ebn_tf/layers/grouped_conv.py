@@ -12,6 +12,7 @@ everywhere and gives the same numbers.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from ebn_tf._keras import tf
 
@@ -57,6 +58,7 @@ def grouped_conv2d(
     padding: str,
     groups: int,
     formulation: str | None = None,
+    prepare: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> tf.Tensor:
     """``tf.nn.conv2d`` of ``x`` with a kernel of ``groups`` groups, differentiable anywhere.
 
@@ -69,6 +71,11 @@ def grouped_conv2d(
         formulation: ``"native"`` (TensorFlow's grouped kernel), ``"per_group"`` (one conv
             per group, then concatenated), or ``None`` to pick ``native`` wherever
             TensorFlow has its gradient.
+        prepare: a function applied to the input of each conv: with ``per_group``, to
+            each group's slice after the split. It must act on each channel alone (as a
+            sign or a spatial border does), so that where it runs leaves the result
+            unchanged. The export needs it: LCE fuses a sign and a border of 1s into a
+            binary conv only when they come right before that conv, after the split.
 
     Returns:
         ``(batch, out_height, out_width, filters)``.
@@ -77,9 +84,11 @@ def grouped_conv2d(
         formulation = "native" if native_grouped_gradients() else "per_group"
     if formulation not in FORMULATIONS:
         raise ValueError(f"formulation must be one of {FORMULATIONS} or None, got {formulation!r}.")
+    prepare = prepare or (lambda t: t)
     if groups == 1 or formulation == "native":
-        return tf.nn.conv2d(x, kernel, strides=strides, padding=padding)
+        return tf.nn.conv2d(prepare(x), kernel, strides=strides, padding=padding)
     pairs = zip(tf.split(x, groups, axis=-1), tf.split(kernel, groups, axis=-1))
     return tf.concat(
-        [tf.nn.conv2d(part, k, strides=strides, padding=padding) for part, k in pairs], axis=-1
+        [tf.nn.conv2d(prepare(part), k, strides=strides, padding=padding) for part, k in pairs],
+        axis=-1,
     )

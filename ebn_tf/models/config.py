@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ebn_tf._fields import Rule, check_fields, replace_known
@@ -146,3 +147,9 @@ class EBNetConfig:
     def teacher(self) -> EBNetConfig:
         """The real-valued twin: same topology, real weights and activations."""
         return self.replace(name=f"{self.name}_teacher", binary=False, num_experts=1)
+
+    def to_json(self) -> dict:
+        """Every field, resolved: ``EBNetConfig(**config.to_json())`` (also after a JSON
+        round trip, which turns tuples into lists) rebuilds the same config, whatever the
+        presets hold by then."""
+        return dataclasses.asdict(self)

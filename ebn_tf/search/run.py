@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import json
+import os
 from pathlib import Path
 
 from absl import logging
@@ -12,8 +12,7 @@ from ebn_tf import models
 from ebn_tf.outputs import check_output_dir
 from ebn_tf.search.plot import pareto_front, pareto_plot
 from ebn_tf.search.space import Candidate, Costed, within_budget
-from ebn_tf.training import Recipe, train
-from ebn_tf.training.trainer import check_run_recipe
+from ebn_tf.training import Recipe, RunDir, train
 
 COLUMNS = (
     "rank",
@@ -39,6 +38,7 @@ def search(
     max_bops: float | None = None,
     max_ops: float | None = None,
     data_dir: str | None = None,
+    mirror: str | os.PathLike | None = None,
 ) -> list[dict]:
     """Grow ``base`` into each candidate within budget, train it with ``proxy`` and rank.
 
@@ -47,7 +47,8 @@ def search(
     ``summary.json``) is read back, not trained again; a candidate directory holding a run
     of another proxy recipe is an error. Ranked by validation top-1 (the test
     split is never used to choose). Writes ``results.csv``, ``results.md`` and
-    ``pareto.png`` (validation top-1 against OPs).
+    ``pareto.png`` (validation top-1 against OPs). ``mirror``: where a zoo teacher of the
+    proxy recipe is downloaded from (see ``ebn_tf.training.train``).
     """
     output_dir = check_output_dir(output_dir)
     config = models.get_config(base)
@@ -64,22 +65,21 @@ def search(
         )
     rows = []
     for index, costed in enumerate(kept, start=1):
-        run_dir = output_dir / "candidates" / costed.id
+        run = RunDir(output_dir / "candidates" / costed.id)
         recipe = proxy.replace(model=base, model_overrides=costed.candidate.overrides(config))
         # A finished candidate is kept only if it was trained with this very recipe.
-        check_run_recipe(recipe, run_dir)
-        finished = (run_dir / "summary.json").exists()
+        run.check_recipe(recipe)
         logging.info(
             "candidate %d/%d %s%s",
             index,
             len(kept),
             costed.id,
-            " (finished: kept)" if finished else "",
+            " (finished: kept)" if run.finished else "",
         )
         summary = (
-            json.loads((run_dir / "summary.json").read_text())
-            if finished
-            else train(recipe, run_dir, data_dir=data_dir, verbose=0)
+            run.summary()
+            if run.finished
+            else train(recipe, run.path, data_dir=data_dir, verbose=0, mirror=mirror)
         )
         rows.append(_row(costed, summary))
     return _write(rows, dropped, output_dir)

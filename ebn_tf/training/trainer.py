@@ -15,14 +15,13 @@ import numpy as np
 
 from ebn_tf import cost, data, layers, models, zoo
 from ebn_tf._keras import keras, tf
-from ebn_tf.outputs import check_output_dir
+from ebn_tf.outputs import check_output_dir, write_atomic
+from ebn_tf.training.configs import model_config, zoo_teacher
 from ebn_tf.training.distill import Distiller
 from ebn_tf.training.distribute import check_batch, is_chief, make_strategy
 from ebn_tf.training.recipe import Recipe, StageConfig
+from ebn_tf.training.run_dir import FINAL_WEIGHTS, STAGE_RESULT, RunDir
 from ebn_tf.training.schedule import WarmupStepDecay
-
-FINAL_WEIGHTS = "final.weights.h5"
-STAGE_RESULT = "result.json"
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -45,26 +44,6 @@ class StopOnNaN(keras.callbacks.Callback):
                 f"checkpoint is kept in {self.backup_dir}; the same command resumes from it "
                 "(consider a lower learning_rate)."
             )
-
-
-def model_config(recipe: Recipe, kind: str) -> models.EBNetConfig:
-    """The config of a recipe's ``"student"`` or ``"teacher"`` (its ``teacher_model``, or
-    else the student's real-valued twin)."""
-    student = models.get_config(recipe.model, **dict(recipe.model_overrides))
-    if kind == "student":
-        return student
-    if recipe.teacher_model:
-        return models.get_config(recipe.teacher_model)
-    if zoo_teacher(recipe):
-        entry = zoo.get(zoo_teacher(recipe))
-        return models.get_config(entry.preset, **entry.overrides)
-    return student.teacher()
-
-
-def zoo_teacher(recipe: Recipe) -> str | None:
-    """The zoo model that ``teacher_weights`` names, if it names one instead of a file."""
-    name = recipe.teacher_weights
-    return name if name and not Path(name).exists() and name in zoo.names() else None
 
 
 def fit_verbosity(verbose) -> int:
@@ -119,14 +98,7 @@ def _keep_epochs(metrics: Path, epochs: int) -> None:
     writer = csv.DictWriter(text, ["epoch", *sorted({*rows[0], "seconds"} - {"epoch"})])
     writer.writeheader()
     writer.writerows(rows)
-    _write_text(metrics, text.getvalue())
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all: a kill mid-write leaves the old file (or none)."""
-    partial = path.with_suffix(".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+    write_atomic(metrics, text.getvalue())
 
 
 def _commit_stage(stage_dir: Path, model: keras.Model, result: dict, backup: Path | None) -> None:
@@ -137,7 +109,7 @@ def _commit_stage(stage_dir: Path, model: keras.Model, result: dict, backup: Pat
     point leaves a stage that the rerun finishes without training it again.
     """
     model.save_weights(stage_dir / FINAL_WEIGHTS)
-    _write_text(stage_dir / STAGE_RESULT, json.dumps(result, indent=2))
+    write_atomic(stage_dir / STAGE_RESULT, json.dumps(result, indent=2))
     if backup is not None:
         shutil.rmtree(backup, ignore_errors=True)
 
@@ -145,7 +117,15 @@ def _commit_stage(stage_dir: Path, model: keras.Model, result: dict, backup: Pat
 class _Run:
     """State shared by the stages of one run."""
 
-    def __init__(self, recipe: Recipe, model_dir: str | Path, strategy, data_dir, verbose):
+    def __init__(
+        self,
+        recipe: Recipe,
+        model_dir: str | Path,
+        strategy,
+        data_dir,
+        verbose,
+        mirror: str | os.PathLike | None = None,
+    ):
         self.recipe = recipe
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         check_batch(self.strategy, recipe.batch_size)
@@ -153,7 +133,7 @@ class _Run:
         self.chief = is_chief(self.strategy)
         # Non-chief workers of a cluster write their copies apart from the chief's files.
         self.root = Path(model_dir)
-        self.dir = self.root if self.chief else self.root / f"worker{resolver.task_id}"
+        self.dir = RunDir(self.root if self.chief else self.root / f"worker{resolver.task_id}")
         self.verbose = fit_verbosity(verbose)
         self.config = model_config(recipe, "student")
         self.teacher_config = model_config(recipe, "teacher")
@@ -195,7 +175,7 @@ class _Run:
         )
         self.datasets = {k: ds.with_options(options) for k, ds in self.datasets.items()}
         if zoo_teacher(recipe):
-            self.teacher_weights = zoo.download(zoo_teacher(recipe), "keras")
+            self.teacher_weights = zoo.download(zoo_teacher(recipe), "keras", mirror)
         elif recipe.teacher_weights:
             self.teacher_weights = Path(recipe.teacher_weights)
             if recipe.distill and not self.teacher_weights.exists():
@@ -204,7 +184,7 @@ class _Run:
                     f"model ({zoo.names()}); give a teacher run's teacher/{FINAL_WEIGHTS}."
                 )
         else:
-            self.teacher_weights = self.dir / "teacher" / FINAL_WEIGHTS
+            self.teacher_weights = self.dir.weights("teacher")
         if recipe.distill and recipe.teacher_weights:
             self._build("teacher", self.teacher_weights)
 
@@ -229,13 +209,13 @@ class _Run:
     def _init_weights(self, stage: StageConfig) -> Path | None:
         if not stage.init_from:
             return None
-        run = Path(stage.init_run) if stage.init_run else self.dir
-        init = run / stage.init_from / FINAL_WEIGHTS
+        run = RunDir(stage.init_run) if stage.init_run else self.dir
+        init = run.weights(stage.init_from)
         if not init.exists():
             fix = (
-                f"finish the run {run} first"
+                f"finish the run {run.path} first"
                 if stage.init_run
-                else f"delete {run / stage.init_from / STAGE_RESULT} so that the same command "
+                else f"delete {run.result_file(stage.init_from)} so that the same command "
                 f"trains stage {stage.init_from!r} again"
             )
             raise FileNotFoundError(
@@ -244,11 +224,11 @@ class _Run:
         return init
 
     def stage(self, stage: StageConfig) -> dict:
-        stage_dir = self.dir / stage.name
-        result_file = stage_dir / STAGE_RESULT
+        stage_dir = self.dir.stage_dir(stage.name)
+        result_file = self.dir.result_file(stage.name)
         # One backup dir for the whole cluster: BackupAndRestore makes every worker restore
         # from the chief's checkpoint (and keeps the workers' own writes apart).
-        backup = self.root / stage.name / "backup"
+        backup = RunDir(self.root).stage_dir(stage.name) / "backup"
         own_backup = backup if self.chief else None
         if result_file.exists():
             if own_backup is not None:
@@ -264,7 +244,7 @@ class _Run:
         with self.strategy.scope():
             model = self._build(stage.model, None if stage.init_run else init)
             if stage.init_run:
-                source = models.build(model_config(load_recipe(stage.init_run), "student"))
+                source = models.build(RunDir(stage.init_run).model_config("student"))
                 source.load_weights(init)
                 layers.load_first_expert(model, source)
             if stage.model == "student":
@@ -339,7 +319,7 @@ class _Run:
         """Test top-1 and cost of the run's last model (the binary student, or the teacher
         of a teacher-only run)."""
         last = self.recipe.stages()[-1]
-        weights = self.dir / last.name / FINAL_WEIGHTS
+        weights = self.dir.weights(last.name)
         with self.strategy.scope():
             model = self._build(last.model, weights)
             model.compile(metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
@@ -353,27 +333,13 @@ class _Run:
         }
 
 
-def check_run_recipe(recipe: Recipe, model_dir: str | Path) -> None:
-    """Raise if ``model_dir`` holds a run of another recipe (resuming would mix the two)."""
-    recipe_file = Path(model_dir) / "recipe.json"
-    if not recipe_file.exists():
-        return
-    before = json.loads(recipe_file.read_text())
-    resolved = json.loads(json.dumps(recipe.to_json()))
-    if before != resolved:
-        changed = sorted(k for k in resolved if before.get(k) != resolved[k])
-        raise ValueError(
-            f"{model_dir} holds a run of another recipe (differs in {changed}); resuming it "
-            "would mix the two. Fix: use a new --model_dir, or the run's own recipe and overrides."
-        )
-
-
 def train(
     recipe: Recipe,
     model_dir: str | Path,
     strategy="auto",
     data_dir: str | None = None,
     verbose: int | str = "auto",
+    mirror: str | os.PathLike | None = None,
 ) -> dict:
     """Run ``recipe`` into ``model_dir``; rerunning the same call resumes where it stopped.
 
@@ -382,46 +348,21 @@ def train(
     ``metrics.csv`` (one row per epoch, with its ``seconds``, however often the stage
     was resumed), TensorBoard logs, a per-epoch ``backup/`` while it runs, and at its end
     the final weights and ``result.json``, after which the backup is dropped. The run
-    writes ``recipe.json`` and ``summary.json``.
+    writes ``recipe.json`` (with the model configs it resolves to) and ``summary.json``;
+    ``RunDir(model_dir)`` reads them back.
     ``verbose`` is Keras' ``fit`` verbosity; ``"auto"`` prints one line per epoch when
-    stdout is not a terminal (see ``fit_verbosity``).
+    stdout is not a terminal (see ``fit_verbosity``). ``mirror`` is where a zoo teacher
+    (``teacher_weights`` naming a zoo model) is downloaded from (see ``zoo.download``).
 
     Returns:
         The summary: ``{"recipe", "stages": [{"name", "epochs", "val_accuracy", ...}],
         "final": {"test_accuracy", "bops", "ops", "weights"}}``.
     """
-    run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose)
-    run.dir.mkdir(parents=True, exist_ok=True)
-    check_run_recipe(recipe, run.dir)
-    _write_text(run.dir / "recipe.json", json.dumps(recipe.to_json(), indent=2))
+    run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose, mirror)
+    run.dir.path.mkdir(parents=True, exist_ok=True)
+    run.dir.check_recipe(recipe)
+    run.dir.write_recipe(recipe)
     stages = [run.stage(stage) for stage in recipe.stages()]
     summary = {"recipe": recipe.name, "stages": stages, "final": run.final()}
-    _write_text(run.dir / "summary.json", json.dumps(summary, indent=2))
+    write_atomic(run.dir.summary_file, json.dumps(summary, indent=2))
     return summary
-
-
-def load_recipe(model_dir: str | Path) -> Recipe:
-    """The recipe a run directory was trained with."""
-    recipe_file = Path(model_dir) / "recipe.json"
-    if not recipe_file.exists():
-        raise FileNotFoundError(
-            f"{model_dir} holds no finished run ({recipe_file} is missing); run it with the "
-            "train app first."
-        )
-    return Recipe(**json.loads(recipe_file.read_text()))
-
-
-def load_run(model_dir: str | Path) -> tuple[keras.Model, Recipe]:
-    """The model a finished run ends with (the binary student, or the teacher of a
-    teacher-only run), and the run's recipe."""
-    recipe = load_recipe(model_dir)
-    last = recipe.stages()[-1]
-    weights = Path(model_dir) / last.name / FINAL_WEIGHTS
-    if not weights.exists():
-        raise FileNotFoundError(
-            f"{model_dir} holds no finished run ({weights} is missing); run or resume it with "
-            "the train app first."
-        )
-    model = models.build(model_config(recipe, last.model))
-    model.load_weights(weights)
-    return model, recipe

@@ -35,17 +35,11 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# In a source checkout the repository's zoo/ folder holds the published files.
-CHECKOUT_MIRROR = Path(__file__).resolve().parents[2] / "zoo"
-
-
 def source_url(file: ZooFile, mirror: str | os.PathLike | None = None) -> str:
     """Where to fetch ``file``: the same file name at ``mirror`` (a base URL or a local
-    directory; default ``$EBN_ZOO_MIRROR``), else the checkout's ``zoo/`` folder if it
-    holds the file, else the file's own url. Every source is sha256-verified."""
+    directory; default ``$EBN_ZOO_MIRROR``), else the file's own url on the default host.
+    Every source is sha256-verified."""
     mirror = mirror or os.environ.get(MIRROR_ENV)
-    if not mirror and (CHECKOUT_MIRROR / file.filename).is_file():
-        mirror = CHECKOUT_MIRROR
     if not mirror:
         return file.url
     mirror = str(mirror)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ebn_tf import data, models
+from ebn_tf import models
 from ebn_tf._keras import keras
 from ebn_tf.zoo.files import download
 from ebn_tf.zoo.registry import get
@@ -16,8 +16,7 @@ def load(name: str, mirror: str | os.PathLike | None = None, cache=None) -> kera
     Preprocessing is part of the model: give it images as the dataset stores them
     (0-255 pixel values), e.g. ``model.predict(raw_images)``; it returns logits.
     """
-    entry = get(name)
-    model = models.build(entry.preset, **entry.overrides)
+    model = models.build(get(name).model_config())
     model.load_weights(download(name, "keras", mirror, cache))
     return model
 
@@ -37,6 +36,9 @@ def evaluate(
     cache=None,
 ) -> float:
     """Top-1 of zoo model ``name`` on ``split`` of its dataset (first ``limit`` images)."""
+    # Here, not at the top: loading a zoo model must not import tensorflow-datasets.
+    from ebn_tf import data
+
     entry = get(name)
     dataset = data.load(entry.dataset, split, 500, data_dir=data_dir, take=limit)
     return top1(load(name, mirror, cache), dataset)

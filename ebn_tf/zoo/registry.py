@@ -1,4 +1,5 @@
-"""The published models, described as data in ``registry.json`` (written by ``publish``)."""
+"""The published models, described as data in ``registry.json`` (written by the zoo app's
+``publish``, ``ebn_tf.apps.publish``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from ebn_tf import models
 
 REGISTRY_FILE = Path(str(resources.files("ebn_tf.zoo").joinpath("registry.json")))
 KINDS = ("keras", "tflite")
@@ -32,7 +35,10 @@ class ZooModel:
         name: zoo name.
         version: bumped whenever a file changes (file names carry it).
         description: one line.
-        preset: the ``ebn_tf.models`` preset it is built from, with ``overrides``.
+        preset: the ``ebn_tf.models`` preset it was built from, with ``overrides``.
+        config: the resolved ``EBNetConfig`` of the published network, as a dict: the
+            model is rebuilt from it, whatever the preset holds by then (see
+            ``model_config``).
         dataset: the ``ebn_tf.data`` dataset it was trained and is evaluated on.
         input_shape: image shape; pixels as the dataset stores them (0-255).
         recipe: the training recipe, with ``recipe_overrides``; ``command`` reproduces it.
@@ -52,6 +58,7 @@ class ZooModel:
     trained_here: bool
     metrics: dict
     overrides: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
     recipe_overrides: tuple[str, ...] = ()
     files: dict[str, ZooFile] = field(default_factory=dict)
 
@@ -70,18 +77,18 @@ class ZooModel:
         entry["files"] = {kind: vars(f) for kind, f in self.files.items()}
         return entry
 
+    def model_config(self) -> models.EBNetConfig:
+        """The config of the published network: the stored one, or for an entry written
+        before configs were stored, its preset with its overrides as they resolve today."""
+        if self.config:
+            return models.EBNetConfig(**self.config)
+        return models.get_config(self.preset, **self.overrides)
+
 
 def entries(path: Path = REGISTRY_FILE) -> dict[str, ZooModel]:
     """The published models of the registry file ``path``, by name."""
     data = json.loads(path.read_text()) if path.exists() else {}
     return {name: ZooModel.from_json(entry) for name, entry in data.items()}
-
-
-def write_entry(model: ZooModel, path: Path = REGISTRY_FILE) -> None:
-    """Add or replace ``model`` in the registry file."""
-    data = {name: m.to_json() for name, m in entries(path).items()}
-    data[model.name] = model.to_json()
-    path.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
 
 
 def names() -> list[str]:

@@ -50,6 +50,19 @@ def test_parity_with_keras_on_every_expert(tiny, tiny_tflite, fmnist_images):
     assert report.top1_agreement == 1.0
 
 
+def test_export_report_converts_checks_parity_and_times(tiny, fmnist_images):
+    report = export.export_report(tiny, fmnist_images[:8], threads=1)
+    assert report.audit.ok and report.audit == export.audit(report.flatbuffer, 28)
+    assert report.latency_ms > 0
+    assert report.parity.images == 8 and report.parity.top1_agreement == 1.0
+    assert str(report).startswith(str(report.audit)) and "parity on 8 images" in str(report)
+    assert "latency (LCE interpreter, 1 thread(s), median)" in str(report)
+    # int8 input and output are not compared with float images.
+    int8 = dict(inference_input_type="int8", inference_output_type="int8", int8_range=(-6, 6))
+    with pytest.warns(UserWarning, match="uncalibrated range"):
+        assert export.export_report(tiny, fmnist_images[:8], **int8).parity is None
+
+
 def test_one_expert_model_has_no_if_ops():
     model = ebn_tf.models.build("tiny", num_experts=1)
     report = export.audit(export.to_tflite(model), export.expected_binary_convs(model))

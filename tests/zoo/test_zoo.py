@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 import ebn_tf.zoo as zoo
-from ebn_tf import data, export
+from ebn_tf import data, export, models
+from ebn_tf.apps.checkout import zoo_mirror
+from ebn_tf.models import presets
 
 ZOO_DIR = pathlib.Path(__file__).parents[2] / "zoo"
 PUBLISHED = ("ebnet_fmnist", "binary_fmnist_baseline", "ebnet_fmnist_long")
@@ -93,12 +95,17 @@ def test_local_directory_mirror_from_the_environment(cache, monkeypatch):
     assert path.read_bytes() == (ZOO_DIR / path.name).read_bytes()
 
 
-def test_checkout_folder_is_the_default_mirror_and_a_spoilt_cached_file_is_replaced(cache):
-    path = zoo.download("ebnet_fmnist", "tflite")  # no mirror given, no network needed
+def test_apps_default_to_the_checkout_folder_and_a_spoilt_cached_file_is_replaced(cache):
+    # The library guesses no checkout: without a mirror it fetches from the default host.
+    file = zoo.get("ebnet_fmnist").files["tflite"]
+    assert zoo.files.source_url(file) == file.url
+    mirror = zoo_mirror()  # the apps' default in a checkout: no network needed
+    assert mirror == ZOO_DIR
+    path = zoo.download("ebnet_fmnist", "tflite", mirror)
     published = (ZOO_DIR / path.name).read_bytes()
     assert path.read_bytes() == published
     path.write_bytes(b"spoilt")
-    assert zoo.download("ebnet_fmnist", "tflite").read_bytes() == published
+    assert zoo.download("ebnet_fmnist", "tflite", mirror).read_bytes() == published
 
 
 def test_corrupt_file_raises_and_leaves_the_cache_clean(cache, tmp_path):
@@ -125,9 +132,34 @@ def test_missing_host_names_the_fix(cache):
     assert cached_files(cache) == []
 
 
+def test_the_export_and_a_loaded_zoo_model_need_no_tensorflow_datasets(cache):
+    code = (
+        "import sys\nimport ebn_tf.export, ebn_tf.zoo\n"
+        f"ebn_tf.zoo.load('ebnet_fmnist', mirror={str(ZOO_DIR)!r})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('tensorflow_datasets')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ZOO_DIR.parent, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_unknown_name_lists_the_known_ones(cache):
     with pytest.raises(ValueError, match="known models: .*ebnet_fmnist"):
         zoo.load("ebnet_mnist")
+
+
+def test_a_zoo_model_is_rebuilt_from_its_stored_config_after_its_preset_changes(cache, monkeypatch):
+    published = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
+    wider = models.get_config("ebnet_fmnist").replace(widths=(64, 128, 512))
+    monkeypatch.setitem(presets._PRESETS, "ebnet_fmnist", wider)
+    rebuilt = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
+    for a, b in zip(rebuilt.get_weights(), published.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # An entry written before configs were stored is built from its preset as it is today.
+    old = {k: v for k, v in zoo.get("ebnet_fmnist").to_json().items() if k != "config"}
+    assert zoo.ZooModel.from_json(old).model_config() == wider
 
 
 @pytest.mark.parametrize("name", PUBLISHED)

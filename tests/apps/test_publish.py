@@ -1,8 +1,15 @@
-"""Publishing never replaces a published name's entry or files unless asked to."""
+"""Publishing never replaces a published name's entry or files unless asked to, and writes
+only where it is told."""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from ebn_tf.zoo import publish, registry
+from ebn_tf import models
+from ebn_tf.apps import publish
+from ebn_tf.zoo import registry
 
 
 def test_a_published_name_is_replaced_only_by_a_new_version_or_when_asked(tmp_path):
@@ -10,7 +17,7 @@ def test_a_published_name_is_replaced_only_by_a_new_version_or_when_asked(tmp_pa
 
     def card(description, **options):
         publish.publish_untrained(
-            "card", "fmnist_proxy", description, tmp_path, None, index, **options
+            "card", "fmnist_proxy", description, zoo_dir=tmp_path, registry=index, **options
         )
         return registry.entries(index)["card"]
 
@@ -31,18 +38,18 @@ def test_a_published_name_is_replaced_only_by_a_new_version_or_when_asked(tmp_pa
 
 def test_publishing_a_run_is_refused_before_any_work(tmp_path):
     index, no_run = tmp_path / "registry.json", tmp_path / "no_run"
-    publish.publish_untrained("card", "fmnist_proxy", "", tmp_path, registry=index)
+    publish.publish_untrained("card", "fmnist_proxy", "", zoo_dir=tmp_path, registry=index)
     # The run is missing: the refusals come before it is read, evaluated or converted.
     with pytest.raises(ValueError, match="'card' is published as v1"):
-        publish.publish_run("card", no_run, "", tmp_path, registry=index)
+        publish.publish_run("card", no_run, "", zoo_dir=tmp_path, registry=index)
     left = tmp_path / "other-v1.tflite"
     left.write_bytes(b"")
     with pytest.raises(ValueError, match=f"would overwrite \\['{left}'\\], which the registry"):
-        publish.publish_run("other", no_run, "", tmp_path, registry=index)
+        publish.publish_run("other", no_run, "", zoo_dir=tmp_path, registry=index)
     with pytest.raises(NotADirectoryError, match=f"^{index} is a file"):
-        publish.publish_run("other", no_run, "", index, registry=index)
+        publish.publish_run("other", no_run, "", zoo_dir=index, registry=index)
     with pytest.raises(FileNotFoundError, match="holds no finished run"):
-        publish.publish_run("other", no_run, "", tmp_path, registry=index, overwrite=True)
+        publish.publish_run("other", no_run, "", zoo_dir=tmp_path, registry=index, overwrite=True)
 
 
 def test_a_teacher_run_is_published_as_its_preset_without_tflite(fmnist_data_dir, tmp_path):
@@ -53,11 +60,34 @@ def test_a_teacher_run_is_published_as_its_preset_without_tflite(fmnist_data_dir
     train(recipe, tmp_path / "run", "one_device", fmnist_data_dir, 0)
     index = tmp_path / "registry.json"
     entry = publish.publish_run(
-        "teacher", tmp_path / "run", "", tmp_path / "zoo", data_dir=fmnist_data_dir, registry=index
+        "teacher",
+        tmp_path / "run",
+        "",
+        zoo_dir=tmp_path / "zoo",
+        data_dir=fmnist_data_dir,
+        registry=index,
     )
     assert (entry.preset, entry.overrides, list(entry.files)) == ("tiny_teacher", {}, ["keras"])
+    assert registry.entries(index)["teacher"].model_config() == models.get_config("tiny_teacher")
     assert sorted(p.name for p in (tmp_path / "zoo").iterdir()) == [
         "teacher-v1.weights.h5",
         "teacher.md",
     ]
     assert 0 < entry.metrics["test_top1"] <= 1 and entry.metrics["bops"] == 0
+
+
+def test_the_zoo_app_publishes_into_the_folder_and_registry_it_is_given(tmp_path):
+    packaged = registry.REGISTRY_FILE.read_bytes()
+    index = tmp_path / "registry.json"
+    command = [sys.executable, "-m", "zoo", "publish", "card", "--untrained_recipe=fmnist_proxy"]
+    result = subprocess.run(
+        [*command, f"--zoo_dir={tmp_path}", f"--registry={index}"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"published card v1: {tmp_path / 'card'}.md" in result.stdout
+    assert list(registry.entries(index)) == ["card"] and (tmp_path / "card.md").exists()
+    assert registry.REGISTRY_FILE.read_bytes() == packaged

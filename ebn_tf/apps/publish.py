@@ -1,8 +1,10 @@
 """Publishing a finished run to the zoo: files, registry entry and model card, all measured.
 
-Every figure of an entry and its card comes from running the model here: top-1 from
-``evaluate``'s code path on the whole test split, the TFLite size, audit, parity and
-latency from ``ebn_tf.export``, the costs from ``cost.profile``.
+Release tooling of ``ebn-zoo publish``, not library API: it writes the zoo folder and the
+registry file it is given (in a checkout, ``zoo/`` and ``ebn_tf/zoo/registry.json``, which
+``ebn_tf.zoo`` reads). Every figure of an entry and its card comes from running the model
+here: top-1 from ``evaluate``'s code path on the whole test split, the TFLite size, audit,
+parity and latency from ``ebn_tf.export``, the costs from ``cost.profile``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ebn_tf.outputs import check_output_dir
 from ebn_tf.training import get_recipe
 from ebn_tf.zoo.files import sha256
 from ebn_tf.zoo.loading import top1
-from ebn_tf.zoo.registry import REGISTRY_FILE, ZooFile, ZooModel, entries, write_entry
+from ebn_tf.zoo.registry import ZooFile, ZooModel, entries
 
 # The zoo files' release on the project's host; EBN_ZOO_MIRROR replaces it.
 DEFAULT_HOST = "https://github.com/ebn-tf/ebn_tf/releases/download/zoo"
@@ -91,10 +93,11 @@ def publish_run(
     name: str,
     run_dir: str | Path,
     description: str,
-    zoo_dir: str | Path = "zoo",
+    *,
+    zoo_dir: str | Path,
+    registry: Path,
     version: int = 1,
     data_dir: str | None = None,
-    registry: Path = REGISTRY_FILE,
     overwrite: bool = False,
 ) -> ZooModel:
     """Evaluate, convert and publish the finished run in ``run_dir`` as zoo model ``name``.
@@ -104,10 +107,11 @@ def publish_run(
     (before any work) unless ``version`` is newer than its entry's or ``overwrite``.
     """
     zoo_dir = _check_unpublished(name, version, zoo_dir, registry, overwrite)
-    run_dir = Path(run_dir)
-    model, recipe = training.load_run(run_dir)
-    built_from = _preset(recipe)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    run = training.RunDir(run_dir)
+    model, recipe = run.model(), run.recipe()
+    config = run.model_config(recipe.stages()[-1].model)
+    built_from = _preset(recipe, config)
+    summary = run.summary()
     test = data.load(recipe.dataset, "test", 500, data_dir=data_dir)
     zoo_dir.mkdir(parents=True, exist_ok=True)
     paths = _files(zoo_dir, name, version)
@@ -130,6 +134,7 @@ def publish_run(
         description,
         recipe,
         model,
+        config,
         built_from=built_from,
         command=_command(recipe.name, str(run_dir), overrides),
         trained_here=True,
@@ -148,9 +153,10 @@ def publish_untrained(
     name: str,
     recipe_name: str,
     description: str,
-    zoo_dir: str | Path = "zoo",
+    *,
+    zoo_dir: str | Path,
+    registry: Path,
     paper_top1: float | None = None,
-    registry: Path = REGISTRY_FILE,
     version: int = 1,
     overwrite: bool = False,
 ) -> ZooModel:
@@ -159,7 +165,8 @@ def publish_untrained(
     unless ``version`` is newer than its entry's or ``overwrite``."""
     zoo_dir = _check_unpublished(name, version, zoo_dir, registry, overwrite)
     recipe = get_recipe(recipe_name)
-    model = models.build(recipe.model, **dict(recipe.model_overrides))
+    config = models.get_config(recipe.model, **dict(recipe.model_overrides))
+    model = models.build(config)
     metrics = _cost_metrics(model)
     if paper_top1 is not None:
         metrics["paper_top1"] = paper_top1
@@ -169,6 +176,7 @@ def publish_untrained(
         description,
         recipe,
         model,
+        config,
         command=_command(recipe.name, f"runs/{name}", []),
         trained_here=False,
         metrics=metrics,
@@ -177,12 +185,11 @@ def publish_untrained(
     return entry
 
 
-def _preset(recipe) -> tuple[str, dict]:
-    """The preset and overrides of a run's final model: the student, or the teacher of a
-    teacher-only run (which must be a registered preset as it is)."""
+def _preset(recipe, config) -> tuple[str, dict]:
+    """The preset and overrides of a run's final model of ``config``: the student, or the
+    teacher of a teacher-only run (which must be a registered preset as it is)."""
     if recipe.train_student:
         return recipe.model, dict(recipe.model_overrides)
-    config = training.model_config(recipe, "teacher")
     if config.name not in models.names() or models.get_config(config.name) != config:
         raise ValueError(
             f"The teacher of recipe {recipe.name!r} is not a registered preset as it is; "
@@ -193,14 +200,14 @@ def _preset(recipe) -> tuple[str, dict]:
 
 def _tflite_metrics(model, recipe, data_dir, path: Path) -> dict:
     """Convert ``model`` (the audit must pass), write it to ``path``, and measure it."""
-    flatbuffer, audit = export.convert(model)
-    report = export.parity(model, flatbuffer, export.parity_images(model, recipe.dataset, data_dir))
-    path.write_bytes(flatbuffer)
+    exported = export.export_report(model, export.parity_images(model, recipe.dataset, data_dir))
+    path.write_bytes(exported.flatbuffer)
+    report = exported.parity
     return {
-        "tflite_bytes": len(flatbuffer),
-        "lce_bconv2d": audit.binary_convs,
-        "if_ops": audit.if_ops,
-        "latency_ms": export.latency_ms(flatbuffer),
+        "tflite_bytes": len(exported.flatbuffer),
+        "lce_bconv2d": exported.audit.binary_convs,
+        "if_ops": exported.audit.if_ops,
+        "latency_ms": exported.latency_ms,
         "parity_max_relative_error": report.max_relative_error,
         "parity_max_relative_error_clear": report.max_relative_error_clear,
         "parity_near_zero_images": report.near_zero_images,
@@ -211,10 +218,11 @@ def _tflite_metrics(model, recipe, data_dir, path: Path) -> dict:
 
 
 def _entry(
-    name: str, version: int, description: str, recipe, model, built_from=None, **fields
+    name: str, version: int, description: str, recipe, model, config, built_from=None, **fields
 ) -> ZooModel:
-    """The registry entry of ``model``, built by ``recipe`` from its student preset (or
-    from ``built_from``, a ``(preset, overrides)`` pair); ``fields`` give the rest."""
+    """The registry entry of ``model`` of ``config``, built by ``recipe`` from its student
+    preset (or from ``built_from``, a ``(preset, overrides)`` pair); ``fields`` give the
+    rest."""
     preset, overrides = built_from or (recipe.model, dict(recipe.model_overrides))
     return ZooModel(
         name=name,
@@ -222,6 +230,7 @@ def _entry(
         description=description,
         preset=preset,
         overrides=overrides,
+        config=config.to_json(),
         dataset=recipe.dataset,
         input_shape=tuple(model.input_shape[1:]),
         recipe=recipe.name,
@@ -234,6 +243,13 @@ def _write(entry: ZooModel, zoo_dir: Path, registry: Path) -> None:
     zoo_dir.mkdir(parents=True, exist_ok=True)
     (zoo_dir / f"{entry.name}.md").write_text(card(entry))
     write_entry(entry, registry)
+
+
+def write_entry(model: ZooModel, registry: Path) -> None:
+    """Add or replace ``model`` in the registry file ``registry``."""
+    data = {name: m.to_json() for name, m in entries(registry).items()}
+    data[model.name] = model.to_json()
+    registry.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
 
 
 def _parity_text(m: dict) -> str:

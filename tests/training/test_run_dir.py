@@ -1,0 +1,63 @@
+"""A run directory keeps the model configs it was built from: editing a preset leaves it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ebn_tf import models
+from ebn_tf.models import presets
+from ebn_tf.training import RunDir, load_run
+from tests.training.test_trainer import small_recipe
+
+
+@pytest.fixture
+def run(tmp_path):
+    """A finished run of ``tiny`` as the trainer lays it out, without training."""
+    recipe = small_recipe("distill=false")
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.write_recipe(recipe)
+    model = models.build("tiny")
+    for stage in recipe.stages():
+        run.stage_dir(stage.name).mkdir()
+        model.save_weights(run.weights(stage.name))
+    return run, recipe, model
+
+
+def widen_tiny(monkeypatch):
+    wider = models.get_config("tiny").replace(widths=(64, 128))
+    monkeypatch.setitem(presets._PRESETS, "tiny", wider)
+    return wider
+
+
+def test_a_run_is_rebuilt_from_its_stored_config_after_a_preset_changes(run, monkeypatch):
+    run, recipe, model = run
+    stored = json.loads(run.recipe_file.read_text())["model_config"]
+    assert list(stored) == ["student"] and stored["student"]["widths"] == [64, 64]
+    widen_tiny(monkeypatch)
+    loaded, loaded_recipe = load_run(run.path)
+    assert loaded_recipe == recipe
+    assert run.model_config("student") == models.EBNetConfig(**stored["student"])
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Resuming would train the edited preset's network into the old run's stages.
+    with pytest.raises(ValueError, match=r"whose \['student'\] model was built from another"):
+        run.check_recipe(recipe)
+
+
+def test_a_run_without_stored_configs_is_rebuilt_from_todays_presets(run, monkeypatch):
+    run, recipe, _ = run
+    old = json.loads(run.recipe_file.read_text())
+    del old["model_config"]
+    run.recipe_file.write_text(json.dumps(old))
+    wider = widen_tiny(monkeypatch)
+    run.check_recipe(recipe)  # nothing stored to compare with
+    assert run.recipe() == recipe and run.model_config("student") == wider
+
+
+def test_a_run_that_distils_stores_its_teacher_too(tmp_path):
+    run = RunDir(tmp_path)
+    run.write_recipe(small_recipe())
+    assert set(json.loads(run.recipe_file.read_text())["model_config"]) == {"student", "teacher"}
+    assert run.model_config("teacher") == models.get_config("tiny_teacher")
