@@ -23,6 +23,7 @@ import numpy as np
 
 import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
 from benchmarks.report import markdown_table, write_section
+from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.training import get_recipe, train
 
 BASELINE = "e1"
@@ -54,7 +55,8 @@ def run_variant(args, seed: int, variant: str) -> dict:
     ]
     if variant != BASELINE:
         overrides.append(f"step1_run={root / BASELINE}")
-    return train(get_recipe(args.recipe, overrides), root / variant, verbose=2)
+    recipe = get_recipe(args.recipe, overrides)
+    return train(recipe, root / variant, verbose=2, mirror=zoo_mirror())
 
 
 def main() -> None:
