@@ -312,8 +312,12 @@ def card(entry: ZooModel) -> str:
             f'model = ebn_tf.zoo.load("{entry.name}")  # pixels as stored (0-255) -> logits',
             "```",
             "",
-            f"`python -m zoo evaluate {entry.name}` measures the top-1 again; "
-            f"`python -m zoo download {entry.name} --kind tflite` fetches the TFLite file.",
+            f"`python -m zoo evaluate {entry.name}` measures the top-1 again"
+            + (
+                f"; `python -m zoo download {entry.name} --kind tflite` fetches the TFLite file."
+                if "tflite" in entry.files
+                else " (a real-valued teacher: no TFLite file is published)."
+            ),
             "",
             "| file | bytes | sha256 |",
             "|---|---|---|",

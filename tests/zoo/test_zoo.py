@@ -217,3 +217,19 @@ def test_published_tflite_matches_keras_wherever_no_sign_sits_at_zero(cache, fmn
     assert not report.uncovered and report.top1_agreement == 1.0
     assert report.max_relative_error_clear <= 1e-4
     assert report.images - report.near_zero_images >= report.images // 2
+
+
+def test_the_published_teacher_scores_its_card_and_recipes_name_it(
+    cache, fmnist_data_dir, tmp_path
+):
+    from ebn_tf.training import get_recipe
+    from ebn_tf.training.trainer import _Run
+
+    card = zoo.get("fmnist_teacher").metrics["test_top1"]
+    accuracy = zoo.evaluate("fmnist_teacher", data_dir=str(fmnist_data_dir), mirror=ZOO_DIR)
+    assert abs(accuracy - card) <= 0.001 and set(zoo.get("fmnist_teacher").files) == {"keras"}
+    # teacher_weights=fmnist_teacher: the zoo entry's network, with its verified weights.
+    recipe = get_recipe("fmnist_experts", ["train_limit=512", "eval_limit=256"])
+    run = _Run(recipe, tmp_path, "one_device", fmnist_data_dir, 0, mirror=ZOO_DIR)
+    assert run.teacher_config == zoo.get("fmnist_teacher").model_config()
+    assert zoo.files.sha256(run.teacher_weights) == zoo.get("fmnist_teacher").files["keras"].sha256
