@@ -120,7 +120,7 @@ def main() -> None:
         f"expert_ablation_{setting(args)}",
         f"Do experts pay? `{args.recipe}` on ebnet_fmnist",
         f"Seeds {seeds}; overrides on every run: {extra}. Per seed, every variant starts step 3 "
-        "from the 1-expert run's step 1 (its minutes exclude step 1); test top-1 on the "
+        "from the 1-expert run's step 1 (only e1's minutes include step 1); test top-1 on the "
         "10,000 test images.\n\n" + table,
         f"python -m benchmarks.expert_ablation --recipe {args.recipe} --variants {args.variants} "
         f"--seeds {args.seeds}" + "".join(f" --override '{o}'" for o in args.override),
