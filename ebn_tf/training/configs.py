@@ -19,8 +19,8 @@ def model_config(recipe: Recipe, kind: str) -> models.EBNetConfig:
         return student
     if recipe.teacher_model:
         return models.get_config(recipe.teacher_model)
-    if zoo_teacher(recipe):
-        return zoo.get(zoo_teacher(recipe)).model_config()
+    if name := zoo_teacher(recipe):
+        return zoo.get(name).model_config()
     return student.teacher()
 
 

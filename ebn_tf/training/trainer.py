@@ -174,8 +174,8 @@ class _Run:
             tf.data.experimental.AutoShardPolicy.DATA
         )
         self.datasets = {k: ds.with_options(options) for k, ds in self.datasets.items()}
-        if zoo_teacher(recipe):
-            self.teacher_weights = zoo.download(zoo_teacher(recipe), "keras", mirror)
+        if name := zoo_teacher(recipe):
+            self.teacher_weights = zoo.download(name, "keras", mirror)
         elif recipe.teacher_weights:
             self.teacher_weights = Path(recipe.teacher_weights)
             if recipe.distill and not self.teacher_weights.exists():
