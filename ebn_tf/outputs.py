@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 
-def _file_in_the_way(path: Path) -> Path | None:
+def file_in_the_way(path: Path) -> Path | None:
     """The nearest existing one of ``path`` and its parents, if it is not a directory."""
     for candidate in (path, *path.parents):
         if candidate.exists():
@@ -22,7 +22,7 @@ def check_output_dir(path: str | os.PathLike) -> Path:
         NotADirectoryError: ``path``, or a parent of it, is a file.
     """
     path = Path(path)
-    blocker = _file_in_the_way(path)
+    blocker = file_in_the_way(path)
     if blocker == path:
         raise NotADirectoryError(
             f"{path} is a file, not a directory. Fix: give a directory (new or existing)."
@@ -35,22 +35,30 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     return path
 
 
-def check_output_file(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+def check_output_file(
+    path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = (), suffix: str = ""
+) -> Path:
     """``path`` as a ``Path``; raises unless a file can be written there without
-    overwriting one of ``inputs``.
+    overwriting one of ``inputs``, and it ends in ``suffix`` (so that it cannot replace a
+    file of another kind, such as the weights of an input run directory).
 
     Raises:
         IsADirectoryError: ``path`` is a directory.
         NotADirectoryError: a parent of ``path`` is a file.
         FileNotFoundError: the directory of ``path`` does not exist.
-        ValueError: ``path`` is one of ``inputs``.
+        ValueError: ``path`` is one of ``inputs``, or does not end in ``suffix``.
     """
     path = Path(path)
+    if not path.name.endswith(suffix):
+        raise ValueError(
+            f"Cannot write {path}: the file name must end in {suffix}. Fix: e.g. "
+            f"{path.with_suffix(suffix).name}."
+        )
     if path.is_dir():
         raise IsADirectoryError(
             f"Cannot write the file {path}: it is a directory. Fix: give a file path."
         )
-    blocker = _file_in_the_way(path.parent)
+    blocker = file_in_the_way(path.parent)
     if blocker is not None:
         raise NotADirectoryError(f"Cannot write {path}: {blocker} is a file, not a directory.")
     if not path.parent.is_dir():

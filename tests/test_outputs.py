@@ -33,5 +33,7 @@ def test_output_file(tmp_path):
         check_output_file(model / "m.tflite")
     with pytest.raises(ValueError, match=f"^Cannot write {model}: it is the input {model}, which"):
         check_output_file(tmp_path / "." / "model.keras", (model,))
+    with pytest.raises(ValueError, match=f"^Cannot write {model}: the file name must end in .tfl"):
+        check_output_file(model, suffix=".tflite")
     # A name that is no file (a zoo name) is no input to protect.
     assert check_output_file(tmp_path / "ebnet_fmnist", (tmp_path / "ebnet_fmnist",))

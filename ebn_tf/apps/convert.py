@@ -7,9 +7,9 @@
 (.keras / .h5) or a zoo name (downloaded from EBN_ZOO_MIRROR, else from a checkout's
 zoo/, else from the default host). Prints the audit (ops of every subgraph), parity with
 the Keras model on images that select every expert the data reaches, the file size and
-the latency in LCE's interpreter; exits non-zero when the audit fails. --output is
-checked before anything else, and a model without binary convs is refused unless
---allow_float is given.
+the latency in LCE's interpreter; exits non-zero when the audit fails. --output (a .tflite
+file name, so it cannot replace a run's weights) is checked before anything else, and a
+model without binary convs is refused unless --allow_float is given.
 """
 
 import sys
@@ -46,7 +46,7 @@ def main(argv):
     if not FLAGS.model or not FLAGS.output:
         sys.exit("--model and --output are required (see --help).")
     with user_errors():
-        output = check_output_file(FLAGS.output, inputs=(FLAGS.model,))
+        output = check_output_file(FLAGS.output, inputs=(FLAGS.model,), suffix=".tflite")
         model, dataset = load_model(FLAGS.model, zoo_mirror())
         images = export.parity_images(model, dataset, FLAGS.data_dir)
         int8 = FLAGS.io_type == "int8"

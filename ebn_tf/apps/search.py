@@ -31,6 +31,20 @@ flags.DEFINE_string("data_dir", None, "tensorflow-datasets data dir.")
 FLAGS = flags.FLAGS
 
 
+def int_list(flag: str, values: list[str], sep: str | None = None) -> list:
+    """``--flag``'s comma-separated values as ints (tuples of ints split at ``sep``)."""
+    try:
+        if sep is None:
+            return [int(v) for v in values]
+        return [tuple(int(b) for b in v.split(sep)) for v in values]
+    except ValueError:
+        form = "1-2-1,1-1-2" if sep else "1,4"
+        raise ValueError(
+            f"--{flag}={','.join(values)} is not a list of whole numbers. "
+            f"Fix: e.g. --{flag}={form}."
+        ) from None
+
+
 def main(argv):
     logging.set_verbosity(logging.INFO)
     if len(argv) > 1:
@@ -41,9 +55,9 @@ def main(argv):
         sys.exit("--output_dir is required (see --help).")
     with user_errors():
         found = search.candidates(
-            [tuple(int(b) for b in depth.split("-")) for depth in FLAGS.blocks],
-            [int(a) for a in FLAGS.expansions],
-            [int(n) for n in FLAGS.experts],
+            int_list("blocks", FLAGS.blocks, sep="-"),
+            int_list("expansions", FLAGS.expansions),
+            int_list("experts", FLAGS.experts),
         )
         rows = search.search(
             FLAGS.base,

@@ -12,6 +12,7 @@ from pathlib import Path
 from absl import logging
 
 from ebn_tf._keras import keras
+from ebn_tf.outputs import file_in_the_way
 from ebn_tf.zoo.registry import KINDS, ZooFile, get
 
 CACHE_ENV = "EBN_ZOO_CACHE"
@@ -70,6 +71,11 @@ def download(
         )
     file = entry.files[kind]
     root = Path(cache) if cache is not None else cache_dir()
+    if file_in_the_way(root) is not None:
+        raise NotADirectoryError(
+            f"The zoo cache {root} is, or lies under, a file. Fix: point {CACHE_ENV} (or "
+            "cache=) at a directory."
+        )
     target = root / file.filename
     if target.exists():
         if sha256(target) == file.sha256:

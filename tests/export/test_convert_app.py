@@ -42,11 +42,12 @@ def test_missing_run_is_a_clear_error(tmp_path):
     assert not (tmp_path / "x.tflite").exists()
 
 
-def test_output_onto_the_input_is_refused_before_the_work(tmp_path):
+def test_output_onto_a_model_file_is_refused_before_the_work(tmp_path):
     # The empty model file would fail to load: the output is checked before anything else.
+    # A run's weights are .h5 files inside --model, so a .tflite name cannot replace them.
     model = tmp_path / "model.keras"
     model.write_bytes(b"")
     result = convert(f"--model={model}", f"--output={model}")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"error: Cannot write {model}: it is the input {model}, which" in result.stderr
+    assert f"error: Cannot write {model}: the file name must end in .tflite." in result.stderr
     assert model.read_bytes() == b""

@@ -1,4 +1,6 @@
 import csv
+import subprocess
+import sys
 
 import pytest
 
@@ -40,6 +42,18 @@ def test_an_output_dir_under_a_file_is_refused_before_any_candidate(tmp_path):
     found = search.candidates([(1, 1, 1)], [1], [1])
     with pytest.raises(NotADirectoryError, match=f"^Cannot make the directory {file}/out"):
         search.search("fmnist_search_base", found, get_recipe("fmnist_proxy"), file / "out")
+
+
+def test_the_app_names_a_malformed_list_flag():
+    result = subprocess.run(
+        [sys.executable, "-m", "ebn_tf.apps.search", "--output_dir=unused", "--blocks=1-x-1"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "error: --blocks=1-x-1 is not a list of whole numbers. Fix: e.g. --blocks=1-2-1" in (
+        result.stderr
+    )
 
 
 def test_pareto_front():

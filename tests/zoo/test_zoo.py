@@ -132,6 +132,17 @@ def test_missing_host_names_the_fix(cache):
     assert cached_files(cache) == []
 
 
+def test_a_cache_that_is_a_file_names_the_setting(cache):
+    cache.write_text("not a directory")
+    with pytest.raises(
+        NotADirectoryError, match=f"zoo cache {cache} is, or lies under, a file.*{zoo.CACHE_ENV}"
+    ):
+        zoo.download("ebnet_fmnist", "keras", mirror=ZOO_DIR)
+    with pytest.raises(NotADirectoryError, match=f"zoo cache {cache}/sub is, or lies under"):
+        zoo.download("ebnet_fmnist", "keras", mirror=ZOO_DIR, cache=cache / "sub")
+    assert cache.read_text() == "not a directory"
+
+
 def test_the_export_and_a_loaded_zoo_model_need_no_tensorflow_datasets(cache):
     code = (
         "import sys\nimport ebn_tf.export, ebn_tf.zoo\n"
