@@ -35,7 +35,7 @@ def _recipe_overrides(recipe) -> list[str]:
 
 
 def _command(recipe_name: str, model_dir: str, overrides: list[str]) -> str:
-    words = ["python", "-m", "train", "--recipe", recipe_name, "--model_dir", model_dir]
+    words = ["ebn-train", "--recipe", recipe_name, "--model_dir", model_dir]
     for override in overrides:
         words += ["--override", override]
     return shlex.join(words)
@@ -312,9 +312,9 @@ def card(entry: ZooModel) -> str:
             f'model = ebn_tf.zoo.load("{entry.name}")  # pixels as stored (0-255) -> logits',
             "```",
             "",
-            f"`python -m zoo evaluate {entry.name}` measures the top-1 again"
+            f"`ebn-zoo evaluate {entry.name}` measures the top-1 again"
             + (
-                f"; `python -m zoo download {entry.name} --kind tflite` fetches the TFLite file."
+                f"; `ebn-zoo download {entry.name} --kind tflite` fetches the TFLite file."
                 if "tflite" in entry.files
                 else " (a real-valued teacher: no TFLite file is published)."
             ),

@@ -73,7 +73,7 @@ def test_registry_lists_the_published_models_with_their_files():
         assert (ZOO_DIR / f"{name}.md").exists()
     imagenet = zoo.get("ebnet_imagenet")
     assert not imagenet.trained_here and not imagenet.files
-    with pytest.raises(ValueError, match="not trained here.*python -m train --recipe imagenet"):
+    with pytest.raises(ValueError, match="not trained here.*ebn-train --recipe imagenet"):
         zoo.download("ebnet_imagenet")
 
 
