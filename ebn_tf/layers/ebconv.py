@@ -308,33 +308,67 @@ class EBConv2D(lq.layers_base.BaseLayer):
             positions, [self._expert_conv(part, kernels[e]) for e, part in enumerate(parts)]
         )
 
-    def _per_sample_kernel_gradients(self, x: tf.Tensor, grad: tf.Tensor) -> tf.Tensor:
-        """``(batch, kernel size)``: each sample's gradient for the kernel it used.
+    def _windows(self, x: tf.Tensor, out_h: int, out_w: int) -> list[tf.Tensor]:
+        """The ``kh * kw`` input windows, one per kernel offset, each ``(.., out_h, out_w, C)``.
 
-        A filter gradient with the batch kept apart instead of summed: per kernel offset,
-        the shifted input against the output gradient, one batched matmul per group (9
-        slices beat TensorFlow's extract_patches and einsum by 2x on CPU, measured).
+        A stride is taken by a space-to-depth reshape, then plain slices: TensorFlow's
+        strided slice is many times slower on CPU (measured: 120 ms against 25 ms for the
+        whole gate gradient of ebnet_fmnist's first layer).
+        """
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        # Crop or pad to whole blocks of the stride: window offset i // s, phase i % s.
+        th, tw = sh * ((kh - 1) // sh + out_h), sw * ((kw - 1) // sw + out_w)
+        h, w = x.shape[1:3]
+        x = tf.pad(x[:, :th, :tw], [(0, 0), (0, max(th - h, 0)), (0, max(tw - w, 0)), (0, 0)])
+        blocks = tf.reshape(x, [-1, th // sh, sh, tw // sw, sw, x.shape[-1]])
+        return [
+            blocks[:, i // sh : i // sh + out_h, i % sh, j // sw : j // sw + out_w, j % sw]
+            for i in range(kh)
+            for j in range(kw)
+        ]
+
+    def _mixed_kernel_gate_gradient(self, x, grad, index, ste_mask, latent) -> tf.Tensor:
+        """``(batch, N)``: ``<dL/dW_i * mask_e, theta_n>`` for each sample ``i``, where
+        ``dL/dW_i`` is that sample's kernel gradient and ``e`` its expert.
+
+        Per kernel offset, the window of the input against the output gradient gives each
+        sample's gradient of that offset's kernel slice (a batched matmul per group), which
+        is contracted at once with the N latent kernels, so the per-sample gradients are
+        never stacked. With a quantizer mask, every pair (e, n) is contracted and each
+        sample keeps its own e's row. On ebnet_fmnist's layers this is 1.2-7x faster on
+        CPU than stacking the per-sample gradients and gathering each sample's mask
+        (measured; the most at stride 2).
         """
         if self.conv_padding == "SAME":
             x = pad_border(x, self._same_borders(x.shape))
-        batch, groups = tf.shape(x)[0], self.groups
-        out_h, out_w = grad.shape[1:3]
-        (sh, sw), channels = self.strides, x.shape[-1]
+        batch, groups, experts = tf.shape(x)[0], self.groups, self.num_experts
+        (out_h, out_w), channels = grad.shape[1:3], x.shape[-1]
+        per_group = (channels // groups, self.filters // groups)
+        if groups > 1:  # groups become batch entries: (batch * groups, h, w, C/G)
+            x = tf.reshape(x, [batch, *x.shape[1:3], groups, per_group[0]])
+            x = tf.reshape(tf.transpose(x, [0, 3, 1, 2, 4]), [-1, *x.shape[1:3], per_group[0]])
+        grad = tf.reshape(grad, [batch, out_h * out_w, groups, per_group[1]])
+        grad = tf.transpose(grad, [0, 2, 1, 3])
 
-        def by_group(t, depth):  # (batch, h, w, depth) -> (batch, groups, h * w, depth / groups)
-            t = tf.reshape(t, [batch, out_h * out_w, groups, depth // groups])
-            return tf.transpose(t, [0, 2, 1, 3]) if groups > 1 else t[:, None, :, 0]
+        def by_offset(kernels):  # (rows, kernel size) -> (kh * kw, rows, G * C/G * O/G)
+            kernels = tf.reshape(kernels, [-1, len(windows), per_group[0], groups, per_group[1]])
+            kernels = tf.transpose(kernels, [1, 0, 3, 2, 4])
+            return tf.reshape(kernels, [len(windows), kernels.shape[1], -1])
 
-        grad = by_group(grad, self.filters)
-        offsets = []
-        for i in range(self.kernel_size[0]):
-            for j in range(self.kernel_size[1]):
-                shifted = x[:, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw]
-                offsets.append(tf.matmul(by_group(shifted, channels), grad, transpose_a=True))
-        # (batch, kh * kw, groups, C/G, O/G) -> the kernel layout (kh, kw, C/G, O), with
-        # output channel g * O/G + o.
-        per_sample = tf.transpose(tf.stack(offsets, axis=1), [0, 1, 3, 2, 4])
-        return tf.reshape(per_sample, [batch, -1])
+        windows = self._windows(x, out_h, out_w)
+        if ste_mask is None:
+            pairs = by_offset(latent)
+        else:  # row e * N + n: mask_e * theta_n
+            pairs = by_offset(tf.reshape(ste_mask[:, None] * latent[None], [experts**2, -1]))
+        products = []
+        for offset, window in enumerate(windows):
+            window = tf.reshape(window, [batch, groups, out_h * out_w, per_group[0]])
+            sample_grads = tf.reshape(tf.matmul(window, grad, transpose_a=True), [batch, -1])
+            products.append(tf.matmul(sample_grads, pairs[offset], transpose_b=True))
+        products = tf.add_n(products)
+        if ste_mask is None:
+            return products
+        return tf.gather(tf.reshape(products, [batch, experts, experts]), index, batch_dims=1)
 
     def _same_borders(self, shape) -> tuple[tuple[int, int], tuple[int, int]]:
         """The (before, after) borders of "same" padding for an input of ``shape``."""
@@ -354,11 +388,13 @@ class EBConv2D(lq.layers_base.BaseLayer):
         filter-gradient-sized product) instead of ``N`` convolutions.
         """
         latent = tf.stop_gradient(tf.convert_to_tensor(self.kernel))
-        with tf.GradientTape() as tape:
-            tape.watch(latent)
-            quantized = self._quantize_kernel(latent)
-        # The kernel quantizer's elementwise derivative (its STE mask), per expert.
-        ste_mask = tf.reshape(tape.gradient(quantized, latent), [self.num_experts, -1])
+        ste_mask = None  # real kernels: the identity's derivative, all ones
+        if self.binary_weights and self.kernel_quantizer is not None:
+            with tf.GradientTape() as tape:
+                tape.watch(latent)
+                quantized = self._quantize_kernel(latent)
+            # The kernel quantizer's elementwise derivative (its STE mask), per expert.
+            ste_mask = tf.reshape(tape.gradient(quantized, latent), [self.num_experts, -1])
         latent = tf.reshape(latent, [self.num_experts, -1])
 
         @tf.custom_gradient
@@ -371,9 +407,8 @@ class EBConv2D(lq.layers_base.BaseLayer):
                 x_grad, kernel_grad = inner.gradient(
                     outputs, [x, kernels], output_gradients=upstream
                 )
-                per_sample = self._per_sample_kernel_gradients(x, upstream)
-                per_sample = per_sample * tf.gather(ste_mask, index)
-                return x_grad, kernel_grad, tf.matmul(per_sample, latent, transpose_b=True)
+                gate_grad = self._mixed_kernel_gate_gradient(x, upstream, index, ste_mask, latent)
+                return x_grad, kernel_grad, gate_grad
 
             return outputs, grad
 
