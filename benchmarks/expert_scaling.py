@@ -143,9 +143,10 @@ def main() -> None:
         f"{args.rounds} turns of {args.steps} timed `train_on_batch` steps per variant, the "
         "two oneDNN settings in two worker processes taking turns. Without oneDNN "
         "(`TF_ENABLE_ONEDNN_OPTS=0`, or a CPU where TensorFlow leaves it off) TensorFlow has "
-        "no CPU gradient for grouped convs, and EBConv2D runs one conv per group. Goal: 4 "
-        "experts at most 1.3x the 1-expert step (the naive mask-sum form is about 4x per "
-        "conv).\n\n" + table,
+        "no CPU gradient for grouped convs, and EBConv2D runs one conv per group. Goals: 4 "
+        "experts at most 1.3x the 1-expert step with `partition`, at most 1.5x with "
+        "`kernel_mix` (the released gate gradient); the naive mask-sum form is about 4x per "
+        "conv.\n\n" + table,
         "python -m benchmarks.expert_scaling",
     )
 
