@@ -145,8 +145,7 @@ def publish_run(
             for kind, path in paths.items()
         },
     )
-    _write(entry, zoo_dir, registry)
-    return entry
+    return _write(entry, zoo_dir, registry)
 
 
 def publish_untrained(
@@ -181,8 +180,7 @@ def publish_untrained(
         trained_here=False,
         metrics=metrics,
     )
-    _write(entry, zoo_dir, registry)
-    return entry
+    return _write(entry, zoo_dir, registry)
 
 
 def _preset(recipe, config) -> tuple[str, dict]:
@@ -238,18 +236,18 @@ def _entry(
     )
 
 
-def _write(entry: ZooModel, zoo_dir: Path, registry: Path) -> None:
+def _write(entry: ZooModel, zoo_dir: Path, registry: Path) -> ZooModel:
+    """Publish ``entry`` as the newest version of its name, the entry it replaces kept as
+    an older version (``NAME@K``); returns it with its older versions."""
+    published = entries(registry)
+    entry = entry.replacing(published.get(entry.name))
     # The card first: the registry entry is what makes the model published.
     zoo_dir.mkdir(parents=True, exist_ok=True)
     (zoo_dir / f"{entry.name}.md").write_text(card(entry))
-    write_entry(entry, registry)
-
-
-def write_entry(model: ZooModel, registry: Path) -> None:
-    """Add or replace ``model`` in the registry file ``registry``."""
-    data = {name: m.to_json() for name, m in entries(registry).items()}
-    data[model.name] = model.to_json()
+    data = {name: m.to_json() for name, m in published.items()}
+    data[entry.name] = entry.to_json()
     registry.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
+    return entry
 
 
 def _parity_text(m: dict) -> str:
@@ -332,5 +330,20 @@ def card(entry: ZooModel) -> str:
             f"{s['seconds'] / 60:.1f} |"
             for s in m["stages"]
         ]
+        lines.append("")
+    if entry.older_versions:
+        lines += [
+            "## Older versions",
+            "",
+            "Replaced by this one, still published: load one with "
+            f'`ebn_tf.zoo.load("{entry.older_versions[-1].version_spec()}")`.',
+            "",
+            "| name | top-1, test split | description |",
+            "|---|---|---|",
+        ]
+        for older in reversed(entry.older_versions):
+            top1 = older.metrics.get("test_top1")
+            top1 = "-" if top1 is None else f"{100 * top1:.2f}%"
+            lines.append(f"| `{older.version_spec()}` | {top1} | {older.description} |")
         lines.append("")
     return "\n".join(lines)

@@ -4,11 +4,13 @@
     ebn-zoo info ebnet_fmnist
     ebn-zoo download ebnet_fmnist --kind tflite
     ebn-zoo evaluate ebnet_fmnist [--limit 1000]
+    ebn-zoo evaluate ebnet_fmnist@1           # an older version, as `list` shows them
     ebn-zoo publish ebnet_fmnist --run runs/benchmark/ebnet --description "..."
     ebn-zoo publish ebnet_imagenet --untrained_recipe imagenet_ebnet --description "..."
 
 publish refuses a name that is already published unless --version is newer than its
-entry's (its files are kept beside the new ones) or --overwrite is given.
+entry's or --overwrite is given. A newer version keeps the one it replaces: its files and
+its registry entry, as NAME@K.
 
 --mirror (or EBN_ZOO_MIRROR) is a base URL or a local directory replacing the default
 host. A source checkout's zoo/ folder is such a mirror: it holds the published files, and
@@ -55,15 +57,20 @@ def table() -> str:
     header = f"{'name':<24} {'dataset':<14} {'top-1 %':>8} {'BOPs':>10} {'OPs':>10} {'TFLite':>10}"
     rows = [header, "-" * len(header)]
     for name in zoo.names():
-        entry = zoo.get(name)
-        m = entry.metrics
-        top1 = f"{100 * m['test_top1']:.2f}" if "test_top1" in m else "-"
-        size = f"{m['tflite_bytes'] / 1024:.0f} KiB" if "tflite_bytes" in m else "-"
-        note = "" if entry.trained_here else "  (card only: not trained here)"
-        rows.append(
-            f"{name:<24} {entry.dataset:<14} {top1:>8} {m['bops'] / 1e6:>8.1f} M "
-            f"{m['ops'] / 1e6:>8.2f} M {size:>10}{note}"
-        )
+        newest = zoo.get(name)
+        # The newest under its name, then the versions it replaced as NAME@K, newest first.
+        for entry, label in [
+            (newest, name),
+            *((m, m.version_spec()) for m in reversed(newest.older_versions)),
+        ]:
+            m = entry.metrics
+            top1 = f"{100 * m['test_top1']:.2f}" if "test_top1" in m else "-"
+            size = f"{m['tflite_bytes'] / 1024:.0f} KiB" if "tflite_bytes" in m else "-"
+            note = "" if entry.trained_here else "  (card only: not trained here)"
+            rows.append(
+                f"{label:<24} {entry.dataset:<14} {top1:>8} {m['bops'] / 1e6:>8.1f} M "
+                f"{m['ops'] / 1e6:>8.2f} M {size:>10}{note}"
+            )
     return "\n".join(rows)
 
 

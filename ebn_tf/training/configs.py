@@ -25,9 +25,12 @@ def model_config(recipe: Recipe, kind: str) -> models.EBNetConfig:
 
 
 def zoo_teacher(recipe: Recipe) -> str | None:
-    """The zoo model that ``teacher_weights`` names, if it names one instead of a file."""
+    """The zoo model that ``teacher_weights`` names (``NAME`` or ``NAME@VERSION``), if it
+    names one instead of a file."""
     name = recipe.teacher_weights
-    return name if name and not Path(name).exists() and name in zoo.names() else None
+    if not name or Path(name).exists():
+        return None
+    return name if zoo.registry.split_version(name)[0] in zoo.names() else None
 
 
 def run_configs(recipe: Recipe) -> dict[str, models.EBNetConfig]:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -45,6 +45,8 @@ class ZooModel:
         trained_here: False for a card without weights (the command was not run here).
         metrics: measured figures (``test_top1``, ``bops``, ``ops``, ``tflite_bytes``, ...).
         files: ``{"keras": ZooFile, "tflite": ZooFile}``, empty when not trained here.
+        older_versions: the entries this one replaced, oldest first; ``get("NAME@K")``
+            returns version K (their files keep their versioned names).
     """
 
     name: str
@@ -61,6 +63,7 @@ class ZooModel:
     config: dict = field(default_factory=dict)
     recipe_overrides: tuple[str, ...] = ()
     files: dict[str, ZooFile] = field(default_factory=dict)
+    older_versions: tuple[ZooModel, ...] = ()
 
     @classmethod
     def from_json(cls, entry: dict) -> ZooModel:
@@ -68,6 +71,7 @@ class ZooModel:
         entry["input_shape"] = tuple(entry["input_shape"])
         entry["recipe_overrides"] = tuple(entry.get("recipe_overrides", ()))
         entry["files"] = {kind: ZooFile(**f) for kind, f in entry.get("files", {}).items()}
+        entry["older_versions"] = tuple(map(cls.from_json, entry.get("older_versions", ())))
         return cls(**entry)
 
     def to_json(self) -> dict:
@@ -75,7 +79,23 @@ class ZooModel:
         entry["input_shape"] = list(self.input_shape)
         entry["recipe_overrides"] = list(self.recipe_overrides)
         entry["files"] = {kind: vars(f) for kind, f in self.files.items()}
+        entry["older_versions"] = [older.to_json() for older in self.older_versions]
+        if not entry["older_versions"]:
+            del entry["older_versions"]
         return entry
+
+    def replacing(self, published: ZooModel | None) -> ZooModel:
+        """This entry as the newest version of its name, keeping ``published`` (the
+        entry it replaces) and its older versions, except any of this entry's version."""
+        if published is None:
+            return self
+        older = (*published.older_versions, replace(published, older_versions=()))
+        kept = sorted((m for m in older if m.version != self.version), key=lambda m: m.version)
+        return replace(self, older_versions=tuple(kept))
+
+    def version_spec(self) -> str:
+        """``NAME@VERSION``: what ``get`` takes to return this version, after newer ones."""
+        return f"{self.name}@{self.version}"
 
     def model_config(self) -> models.EBNetConfig:
         """The config of the published network: the stored one, or for an entry written
@@ -96,9 +116,32 @@ def names() -> list[str]:
     return sorted(entries())
 
 
+def split_version(name: str) -> tuple[str, int | None]:
+    """``"NAME@K"`` -> ``("NAME", K)``; a plain name -> ``(name, None)`` (the newest)."""
+    base, _, version = name.partition("@")
+    if not version:
+        return name, None
+    if not version.isdigit():
+        raise ValueError(
+            f"Zoo model {name!r}: the version after '@' must be a whole number, e.g. {base}@1."
+        )
+    return base, int(version)
+
+
 def get(name: str) -> ZooModel:
-    """The registry entry of ``name``; an unknown name lists the known ones."""
+    """The registry entry of ``name``, or of an older version with ``NAME@K``; an unknown
+    name lists the known ones, an unknown version the published ones."""
+    base, version = split_version(name)
     models = entries()
-    if name not in models:
-        raise ValueError(f"Unknown zoo model {name!r}; known models: {sorted(models)}.")
-    return models[name]
+    if base not in models:
+        raise ValueError(f"Unknown zoo model {base!r}; known models: {sorted(models)}.")
+    newest = models[base]
+    versions = {m.version: m for m in (*newest.older_versions, newest)}
+    if version is None:
+        return newest
+    if version not in versions:
+        raise ValueError(
+            f"Zoo model {base!r} has no version {version}; published: "
+            f"{', '.join(f'{base}@{v}' for v in sorted(versions))}."
+        )
+    return versions[version]

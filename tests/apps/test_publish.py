@@ -34,6 +34,12 @@ def test_a_published_name_is_replaced_only_by_a_new_version_or_when_asked(tmp_pa
         card("second", version=2).version,
         card("third", version=2, overwrite=True).description,
     ) == (2, "third")
+    # A new version keeps the one it replaced; an overwritten version is gone.
+    assert [(m.version, m.description) for m in card("fourth", version=3).older_versions] == [
+        (1, "first"),
+        (2, "third"),
+    ]
+    assert "`card@2` | - | third |" in (tmp_path / "card.md").read_text()
 
 
 def test_publishing_a_run_is_refused_before_any_work(tmp_path):

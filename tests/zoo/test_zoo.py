@@ -159,6 +159,21 @@ def test_the_export_and_a_loaded_zoo_model_need_no_tensorflow_datasets(cache):
 def test_unknown_name_lists_the_known_ones(cache):
     with pytest.raises(ValueError, match="known models: .*ebnet_fmnist"):
         zoo.load("ebnet_mnist")
+    with pytest.raises(ValueError, match="has no version 7; published: ebnet_fmnist@1, ebnet_f"):
+        zoo.load("ebnet_fmnist@7")
+    with pytest.raises(ValueError, match="must be a whole number, e.g. ebnet_fmnist@1"):
+        zoo.download("ebnet_fmnist@v1")
+
+
+def test_a_replaced_version_stays_published_and_every_card_is_its_entrys(cache):
+    from ebn_tf.apps.publish import card
+
+    newest, older = zoo.get("ebnet_fmnist"), zoo.get("ebnet_fmnist@1")
+    assert (newest.version, older.version) == (2, 1)
+    assert zoo.get("ebnet_fmnist@2") == newest and older.files != newest.files
+    assert zoo.download("ebnet_fmnist@1", mirror=ZOO_DIR).name == "ebnet_fmnist-v1.weights.h5"
+    for name in zoo.names():
+        assert (ZOO_DIR / f"{name}.md").read_text() == card(zoo.get(name)), name
 
 
 def test_a_zoo_model_is_rebuilt_from_its_stored_config_after_its_preset_changes(cache, monkeypatch):
@@ -174,7 +189,7 @@ def test_a_zoo_model_is_rebuilt_from_its_stored_config_after_its_preset_changes(
     assert zoo.ZooModel.from_json(old).model_config() == wider.replace(**entry.overrides)
 
 
-@pytest.mark.parametrize("name", PUBLISHED)
+@pytest.mark.parametrize("name", [*PUBLISHED, "ebnet_fmnist@1"])
 def test_loaded_model_takes_raw_images_and_scores_its_card(name, cache, fmnist_data_dir):
     card = zoo.get(name).metrics["test_top1"]
     accuracy = zoo.evaluate(name, data_dir=str(fmnist_data_dir), mirror=ZOO_DIR)
@@ -193,7 +208,7 @@ def test_app_lists_and_evaluates_from_a_served_mirror(cache, fmnist_data_dir):
     listed = subprocess.run(
         [sys.executable, "-m", "zoo", "list"], capture_output=True, text=True, check=True
     ).stdout
-    assert all(name in listed for name in (*PUBLISHED, "ebnet_imagenet"))
+    assert all(name in listed for name in (*PUBLISHED, "ebnet_imagenet", "ebnet_fmnist@1"))
     with serve(ZOO_DIR) as url:
         evaluated = subprocess.run(
             [
@@ -235,6 +250,7 @@ def test_the_published_teacher_scores_its_card_and_recipes_name_it(
     cache, fmnist_data_dir, tmp_path
 ):
     from ebn_tf.training import get_recipe
+    from ebn_tf.training.configs import model_config
     from ebn_tf.training.trainer import _Run
 
     card = zoo.get("fmnist_teacher").metrics["test_top1"]
@@ -245,3 +261,6 @@ def test_the_published_teacher_scores_its_card_and_recipes_name_it(
     run = _Run(recipe, tmp_path, "one_device", fmnist_data_dir, 0, mirror=ZOO_DIR)
     assert run.teacher_config == zoo.get("fmnist_teacher").model_config()
     assert zoo.files.sha256(run.teacher_weights) == zoo.get("fmnist_teacher").files["keras"].sha256
+    # A version can be pinned: NAME@K names that version whatever is published after it.
+    pinned = get_recipe("fmnist_experts", ['teacher_weights="fmnist_teacher@1"'])
+    assert model_config(pinned, "teacher") == zoo.get("fmnist_teacher@1").model_config()
