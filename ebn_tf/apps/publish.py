@@ -64,14 +64,25 @@ def _check_unpublished(
 ) -> Path:
     """``zoo_dir`` as a ``Path``; raises unless publishing ``name`` v``version`` there
     replaces no entry or file of the zoo, or ``overwrite`` allows it."""
+    if "@" in name:
+        raise ValueError(
+            f"Zoo name {name!r} holds '@', which marks a version (NAME@K). Fix: publish "
+            f"{name.partition('@')[0]!r} with version=K (--version K)."
+        )
     zoo_dir = check_output_dir(zoo_dir)
+    published = entries(registry).get(name)
+    if published is not None and version < published.version:
+        raise ValueError(
+            f"Zoo model {name!r} is published as v{published.version} in {registry}; v{version} "
+            f"is older. Fix: publish v{published.version + 1}, or v{published.version} with "
+            "overwrite=True (--overwrite)."
+        )
     if overwrite:
         return zoo_dir
     fix = (
         "Fix: publish a new version (version=N / --version N), or pass overwrite=True "
         "(--overwrite) to replace it."
     )
-    published = entries(registry).get(name)
     if published is not None and version <= published.version:
         raise ValueError(
             f"Zoo model {name!r} is published as v{published.version} in {registry}; "

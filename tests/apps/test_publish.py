@@ -40,6 +40,10 @@ def test_a_published_name_is_replaced_only_by_a_new_version_or_when_asked(tmp_pa
         (2, "third"),
     ]
     assert "`card@2` | - | third |" in (tmp_path / "card.md").read_text()
+    with pytest.raises(ValueError, match=r"published as v3 .*; v2 is older\. Fix: publish v4"):
+        card("fifth", version=2, overwrite=True)
+    with pytest.raises(ValueError, match=r"'@', which marks a version .* Fix: publish 'card'"):
+        publish.publish_untrained("card@4", "fmnist_proxy", "", zoo_dir=tmp_path, registry=index)
 
 
 def test_publishing_a_run_is_refused_before_any_work(tmp_path):
