@@ -6,16 +6,18 @@ import json
 import os
 from pathlib import Path
 
-from ebn_tf import models
+from ebn_tf import models, zoo
 from ebn_tf._keras import keras
 from ebn_tf.outputs import write_atomic
-from ebn_tf.training.configs import model_config, run_configs
+from ebn_tf.training.configs import model_config, run_configs, zoo_teacher
 from ebn_tf.training.recipe import Recipe
 
 FINAL_WEIGHTS = "final.weights.h5"
 STAGE_RESULT = "result.json"
 # The key of recipe.json that holds the resolved model configs beside the recipe's fields.
 MODEL_CONFIG = "model_config"
+# The key of recipe.json that pins the version (NAME@K) of a zoo teacher the run began with.
+ZOO_TEACHER = "zoo_teacher"
 
 
 def _as_json(value):
@@ -27,7 +29,8 @@ class RunDir:
     """A run directory of ``ebn_tf.training.train``::
 
         recipe.json           the recipe's fields, and "model_config": the resolved config
-                              of the student and of the teacher it trains or uses
+                              of the student and of the teacher it trains or uses;
+                              "zoo_teacher": the zoo teacher's version, NAME@K
         STAGE/                one per stage of ``recipe.stages()``: final.weights.h5 and
                               result.json once finished; metrics.csv, logs/ (TensorBoard)
         summary.json          once the whole run is finished
@@ -75,7 +78,19 @@ class RunDir:
         """The recipe the run was trained with."""
         stored = self._stored()
         stored.pop(MODEL_CONFIG, None)
+        stored.pop(ZOO_TEACHER, None)
         return Recipe(**stored)
+
+    def pinned(self, recipe: Recipe) -> Recipe:
+        """``recipe`` with a zoo teacher (``teacher_weights`` naming a zoo model) pinned to
+        a version: the one this run began with, else the newest. A newer version published
+        while a run is under way is thus never mixed into it."""
+        if zoo_teacher(recipe) is None:
+            return recipe
+        stored = self._stored().get(ZOO_TEACHER) if self.recipe_file.exists() else None
+        return recipe.replace(
+            teacher_weights=stored or zoo.get(recipe.teacher_weights).version_spec()
+        )
 
     def model_config(self, kind: str) -> models.EBNetConfig:
         """The config of the run's ``"student"`` or ``"teacher"`` as it was resolved when
@@ -93,6 +108,7 @@ class RunDir:
             return
         before = self._stored()
         stored = before.pop(MODEL_CONFIG, None)
+        before.pop(ZOO_TEACHER, None)
         resolved = _as_json(recipe.to_json())
         if before != resolved:
             changed = sorted(k for k in resolved if before.get(k) != resolved[k])
@@ -101,7 +117,7 @@ class RunDir:
                 "it would mix the two. Fix: use a new --model_dir, or the run's own recipe "
                 "and overrides."
             )
-        configs = _as_json({k: c.to_json() for k, c in run_configs(recipe).items()})
+        configs = _as_json({k: c.to_json() for k, c in run_configs(self.pinned(recipe)).items()})
         if stored is not None and stored != configs:
             changed = sorted(k for k in {*configs, *stored} if stored.get(k) != configs.get(k))
             raise ValueError(
@@ -111,11 +127,13 @@ class RunDir:
             )
 
     def write_recipe(self, recipe: Recipe) -> None:
-        """Write ``recipe`` and the model configs it resolves to."""
-        configs = {kind: config.to_json() for kind, config in run_configs(recipe).items()}
-        write_atomic(
-            self.recipe_file, json.dumps({**recipe.to_json(), MODEL_CONFIG: configs}, indent=2)
-        )
+        """Write ``recipe``, the model configs it resolves to and its zoo teacher's version."""
+        pinned = self.pinned(recipe)
+        configs = {kind: config.to_json() for kind, config in run_configs(pinned).items()}
+        resolved = {MODEL_CONFIG: configs}
+        if pinned is not recipe:
+            resolved[ZOO_TEACHER] = pinned.teacher_weights
+        write_atomic(self.recipe_file, json.dumps({**recipe.to_json(), **resolved}, indent=2))
 
     @property
     def finished(self) -> bool:

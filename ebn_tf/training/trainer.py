@@ -135,8 +135,9 @@ class _Run:
         self.root = Path(model_dir)
         self.dir = RunDir(self.root if self.chief else self.root / f"worker{resolver.task_id}")
         self.verbose = fit_verbosity(verbose)
-        self.config = model_config(recipe, "student")
-        self.teacher_config = model_config(recipe, "teacher")
+        pinned = self.dir.pinned(recipe)
+        self.config = model_config(pinned, "student")
+        self.teacher_config = model_config(pinned, "teacher")
         self.data_info = data.info(
             recipe.dataset, data_dir=data_dir, validation_fraction=recipe.validation_fraction
         )
@@ -174,7 +175,7 @@ class _Run:
             tf.data.experimental.AutoShardPolicy.DATA
         )
         self.datasets = {k: ds.with_options(options) for k, ds in self.datasets.items()}
-        if name := zoo_teacher(recipe):
+        if name := zoo_teacher(pinned):
             self.teacher_weights = zoo.download(name, "keras", mirror)
         elif recipe.teacher_weights:
             self.teacher_weights = Path(recipe.teacher_weights)

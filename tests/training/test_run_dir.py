@@ -61,3 +61,30 @@ def test_a_run_that_distils_stores_its_teacher_too(tmp_path):
     run.write_recipe(small_recipe())
     assert set(json.loads(run.recipe_file.read_text())["model_config"]) == {"student", "teacher"}
     assert run.model_config("teacher") == models.get_config("tiny_teacher")
+
+
+def test_a_run_keeps_the_zoo_teacher_version_it_began_with(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from ebn_tf import zoo
+    from ebn_tf.training import get_recipe
+
+    recipe = get_recipe("fmnist_experts")
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.write_recipe(recipe)
+    assert json.loads(run.recipe_file.read_text())["zoo_teacher"] == "fmnist_teacher@1"
+    assert run.recipe() == recipe
+
+    # fmnist_teacher v2 is published (a wider network) while the run is under way.
+    published = zoo.registry.entries()
+    v1 = published["fmnist_teacher"]
+    wider = models.get_config("fmnist_teacher").replace(widths=(96, 192, 384))
+    v2 = replace(v1, version=2, config=wider.to_json()).replacing(v1)
+    monkeypatch.setattr(zoo.registry, "entries", lambda: {**published, "fmnist_teacher": v2})
+    assert zoo.get("fmnist_teacher") == v2
+    run.check_recipe(recipe)  # the run's teacher is still v1: nothing to mix
+    assert run.pinned(recipe).teacher_weights == "fmnist_teacher@1"
+    assert RunDir(tmp_path / "new").pinned(recipe).teacher_weights == "fmnist_teacher@2"
+    run.write_recipe(recipe)  # a resume rewrites the pin it began with
+    assert json.loads(run.recipe_file.read_text())["zoo_teacher"] == "fmnist_teacher@1"
