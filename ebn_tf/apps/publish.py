@@ -343,11 +343,16 @@ def card(entry: ZooModel) -> str:
         ]
         lines.append("")
     if entry.older_versions:
+        loadable = [m for m in entry.older_versions if m.files]
         lines += [
             "## Older versions",
             "",
-            "Replaced by this one, still published: load one with "
-            f'`ebn_tf.zoo.load("{entry.older_versions[-1].version_spec()}")`.',
+            "Replaced by this one, still published"
+            + (
+                f': load one with `ebn_tf.zoo.load("{loadable[-1].version_spec()}")`.'
+                if loadable
+                else "."
+            ),
             "",
             "| name | top-1, test split | description |",
             "|---|---|---|",

@@ -68,8 +68,9 @@ class EBConv2D(lq.layers_base.BaseLayer):
     gate then receives gradient through the selected expert's probability only.
     ``execution="kernel_mix"`` runs the same forward and gives the gate the released
     training's gradient, as if each sample's kernel were ``sum_n g_n theta_n``: every
-    expert's latent kernel against that sample's kernel gradient (one extra
-    filter-gradient-sized product per layer). With ``execution="mask_sum"`` every expert
+    expert's latent kernel against that sample's kernel gradient (per-sample kernel
+    gradients, as many multiply-adds as one filter gradient, contracted with the N latent
+    kernels as they are formed). With ``execution="mask_sum"`` every expert
     runs on every sample and the outputs are summed under the one-hot gate (N-fold
     compute; the gate's gradient goes through every expert's output). Partitioning has
     dynamic shapes; use ``mask_sum`` where static shapes are required (XLA, TPU).
@@ -384,8 +385,8 @@ class EBConv2D(lq.layers_base.BaseLayer):
         one-hot forward, ``theta`` the latent kernels) binarised with a straight-through
         estimator, so the gate receives ``<dL/dW, theta_n>`` for every expert ``n``: how
         the loss would move toward each other expert. Here the forward still runs one expert
-        per sample, and that gradient comes from each sample's kernel gradient (one
-        filter-gradient-sized product) instead of ``N`` convolutions.
+        per sample, and that gradient comes from each sample's kernel gradient (as many
+        multiply-adds as one filter gradient) instead of ``N`` convolutions.
         """
         latent = tf.stop_gradient(tf.convert_to_tensor(self.kernel))
         ste_mask = None  # real kernels: the identity's derivative, all ones

@@ -27,10 +27,14 @@ def model_config(recipe: Recipe, kind: str) -> models.EBNetConfig:
 def zoo_teacher(recipe: Recipe) -> str | None:
     """The zoo model that ``teacher_weights`` names (``NAME`` or ``NAME@VERSION``), if it
     names one instead of a file."""
-    name = recipe.teacher_weights
+    return zoo_model_name(recipe.teacher_weights)
+
+
+def zoo_model_name(name: str | None) -> str | None:
+    """``name`` if it names a zoo model (``NAME`` or ``NAME@VERSION``) rather than a file."""
     if not name or Path(name).exists():
         return None
-    return name if zoo.registry.split_version(name)[0] in zoo.names() else None
+    return name if name.partition("@")[0] in zoo.names() else None
 
 
 def run_configs(recipe: Recipe) -> dict[str, models.EBNetConfig]:

@@ -9,15 +9,13 @@ from pathlib import Path
 from ebn_tf import models, zoo
 from ebn_tf._keras import keras
 from ebn_tf.outputs import write_atomic
-from ebn_tf.training.configs import model_config, run_configs, zoo_teacher
+from ebn_tf.training.configs import model_config, run_configs, zoo_model_name, zoo_teacher
 from ebn_tf.training.recipe import Recipe
 
 FINAL_WEIGHTS = "final.weights.h5"
 STAGE_RESULT = "result.json"
 # The key of recipe.json that holds the resolved model configs beside the recipe's fields.
 MODEL_CONFIG = "model_config"
-# The key of recipe.json that pins the version (NAME@K) of a zoo teacher the run began with.
-ZOO_TEACHER = "zoo_teacher"
 
 
 def _as_json(value):
@@ -28,9 +26,10 @@ def _as_json(value):
 class RunDir:
     """A run directory of ``ebn_tf.training.train``::
 
-        recipe.json           the recipe's fields, and "model_config": the resolved config
-                              of the student and of the teacher it trains or uses;
-                              "zoo_teacher": the zoo teacher's version, NAME@K
+        recipe.json           the recipe's fields (a zoo teacher pinned to the version
+                              the run began with: NAME@K), and "model_config": the
+                              resolved config of the student and of the teacher it
+                              trains or uses
         STAGE/                one per stage of ``recipe.stages()``: final.weights.h5 and
                               result.json once finished; metrics.csv, logs/ (TensorBoard)
         summary.json          once the whole run is finished
@@ -78,19 +77,36 @@ class RunDir:
         """The recipe the run was trained with."""
         stored = self._stored()
         stored.pop(MODEL_CONFIG, None)
-        stored.pop(ZOO_TEACHER, None)
         return Recipe(**stored)
 
     def pinned(self, recipe: Recipe) -> Recipe:
-        """``recipe`` with a zoo teacher (``teacher_weights`` naming a zoo model) pinned to
-        a version: the one this run began with, else the newest. A newer version published
-        while a run is under way is thus never mixed into it."""
-        if zoo_teacher(recipe) is None:
+        """``recipe`` with its zoo teacher (``teacher_weights`` naming a zoo model without a
+        version) pinned as ``NAME@K`` to the version this run began with, else the newest.
+        The run stores its recipe pinned, so a newer version published while it is under
+        way is never mixed into it."""
+        name = zoo_teacher(recipe)
+        if name is None or "@" in name:
             return recipe
-        stored = self._stored().get(ZOO_TEACHER) if self.recipe_file.exists() else None
-        return recipe.replace(
-            teacher_weights=stored or zoo.get(recipe.teacher_weights).version_spec()
-        )
+        began = self._stored().get("teacher_weights") if self.recipe_file.exists() else None
+        if began is not None and began.partition("@")[0] == name:
+            return recipe.replace(teacher_weights=self._pin(began))
+        return recipe.replace(teacher_weights=zoo.get(name).version_spec())
+
+    def _pin(self, name: str) -> str:
+        """The pinned form of a stored zoo teacher: itself, or for a run begun before runs
+        pinned their teacher, the zoo model's only version (with several, which one the
+        run used is unknown)."""
+        if "@" in name:
+            return name
+        newest = zoo.get(name)
+        if newest.older_versions:
+            raise ValueError(
+                f"{self.path} began before runs pinned their zoo teacher, and {name!r} now "
+                f"has versions 1 to {newest.version}: which one it distilled from is unknown. "
+                f"Fix: in {self.recipe_file}, set teacher_weights to {name}@K, K the version "
+                "published when the run began; or use a new --model_dir."
+            )
+        return newest.version_spec()
 
     def model_config(self, kind: str) -> models.EBNetConfig:
         """The config of the run's ``"student"`` or ``"teacher"`` as it was resolved when
@@ -103,12 +119,15 @@ class RunDir:
 
     def check_recipe(self, recipe: Recipe) -> None:
         """Raise if the directory holds a run of another recipe, or of other models than
-        ``recipe`` resolves to today (a preset edited since): resuming would mix the two."""
+        ``recipe`` resolves to today (a preset edited since): resuming would mix the two.
+        Zoo teachers are compared pinned (``NAME`` is the version the run began with)."""
         if not self.recipe_file.exists():
             return
         before = self._stored()
         stored = before.pop(MODEL_CONFIG, None)
-        before.pop(ZOO_TEACHER, None)
+        recipe = self.pinned(recipe)
+        if zoo_model_name(before.get("teacher_weights")):
+            before["teacher_weights"] = self._pin(before["teacher_weights"])
         resolved = _as_json(recipe.to_json())
         if before != resolved:
             changed = sorted(k for k in resolved if before.get(k) != resolved[k])
@@ -117,7 +136,7 @@ class RunDir:
                 "it would mix the two. Fix: use a new --model_dir, or the run's own recipe "
                 "and overrides."
             )
-        configs = _as_json({k: c.to_json() for k, c in run_configs(self.pinned(recipe)).items()})
+        configs = _as_json({k: c.to_json() for k, c in run_configs(recipe).items()})
         if stored is not None and stored != configs:
             changed = sorted(k for k in {*configs, *stored} if stored.get(k) != configs.get(k))
             raise ValueError(
@@ -127,13 +146,12 @@ class RunDir:
             )
 
     def write_recipe(self, recipe: Recipe) -> None:
-        """Write ``recipe``, the model configs it resolves to and its zoo teacher's version."""
-        pinned = self.pinned(recipe)
-        configs = {kind: config.to_json() for kind, config in run_configs(pinned).items()}
-        resolved = {MODEL_CONFIG: configs}
-        if pinned is not recipe:
-            resolved[ZOO_TEACHER] = pinned.teacher_weights
-        write_atomic(self.recipe_file, json.dumps({**recipe.to_json(), **resolved}, indent=2))
+        """Write ``recipe``, its zoo teacher pinned, and the model configs it resolves to."""
+        recipe = self.pinned(recipe)
+        configs = {kind: config.to_json() for kind, config in run_configs(recipe).items()}
+        write_atomic(
+            self.recipe_file, json.dumps({**recipe.to_json(), MODEL_CONFIG: configs}, indent=2)
+        )
 
     @property
     def finished(self) -> bool:

@@ -135,9 +135,10 @@ class _Run:
         self.root = Path(model_dir)
         self.dir = RunDir(self.root if self.chief else self.root / f"worker{resolver.task_id}")
         self.verbose = fit_verbosity(verbose)
-        pinned = self.dir.pinned(recipe)
-        self.config = model_config(pinned, "student")
-        self.teacher_config = model_config(pinned, "teacher")
+        # The zoo teacher's version, resolved once, from the chief's directory for every worker.
+        self.pinned = RunDir(self.root).pinned(recipe)
+        self.config = model_config(self.pinned, "student")
+        self.teacher_config = model_config(self.pinned, "teacher")
         self.data_info = data.info(
             recipe.dataset, data_dir=data_dir, validation_fraction=recipe.validation_fraction
         )
@@ -175,7 +176,7 @@ class _Run:
             tf.data.experimental.AutoShardPolicy.DATA
         )
         self.datasets = {k: ds.with_options(options) for k, ds in self.datasets.items()}
-        if name := zoo_teacher(pinned):
+        if name := zoo_teacher(self.pinned):
             self.teacher_weights = zoo.download(name, "keras", mirror)
         elif recipe.teacher_weights:
             self.teacher_weights = Path(recipe.teacher_weights)
@@ -361,8 +362,8 @@ def train(
     """
     run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose, mirror)
     run.dir.path.mkdir(parents=True, exist_ok=True)
-    run.dir.check_recipe(recipe)
-    run.dir.write_recipe(recipe)
+    run.dir.check_recipe(run.pinned)
+    run.dir.write_recipe(run.pinned)
     stages = [run.stage(stage) for stage in recipe.stages()]
     summary = {"recipe": recipe.name, "stages": stages, "final": run.final()}
     write_atomic(run.dir.summary_file, json.dumps(summary, indent=2))

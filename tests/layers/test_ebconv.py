@@ -263,6 +263,8 @@ def _gradients(layer: EBConv2D, x: tf.Tensor, forward) -> list[np.ndarray]:
         dict(kernel_size=(1, 3), padding="valid", groups=2),
         dict(kernel_size=(3, 2), strides=(3, 2), groups=2),
         dict(kernel_size=3, strides=3, padding="valid"),
+        dict(kernel_size=2, strides=2, padding="valid"),  # the last row and column unused
+        dict(kernel_size=1, strides=2),
         dict(kernel_size=1),
     ],
 )

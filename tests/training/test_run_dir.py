@@ -69,14 +69,19 @@ def test_a_run_keeps_the_zoo_teacher_version_it_began_with(tmp_path, monkeypatch
     from ebn_tf import zoo
     from ebn_tf.training import get_recipe
 
-    recipe = get_recipe("fmnist_experts")
+    recipe = get_recipe("fmnist_experts")  # teacher_weights=fmnist_teacher, unpinned
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
     run.write_recipe(recipe)
-    assert json.loads(run.recipe_file.read_text())["zoo_teacher"] == "fmnist_teacher@1"
-    assert run.recipe() == recipe
+    assert run.recipe() == recipe.replace(teacher_weights="fmnist_teacher@1")
+    legacy = RunDir(tmp_path / "legacy")  # begun before runs pinned their teacher
+    legacy.path.mkdir()
+    legacy.recipe_file.write_text(
+        run.recipe_file.read_text().replace("fmnist_teacher@1", "fmnist_teacher")
+    )
+    legacy.check_recipe(recipe)  # one version published: it is the one the run used
 
-    # fmnist_teacher v2 is published (a wider network) while the run is under way.
+    # fmnist_teacher v2 is published (a wider network) while the runs are under way.
     published = zoo.registry.entries()
     v1 = published["fmnist_teacher"]
     wider = models.get_config("fmnist_teacher").replace(widths=(96, 192, 384))
@@ -86,5 +91,7 @@ def test_a_run_keeps_the_zoo_teacher_version_it_began_with(tmp_path, monkeypatch
     run.check_recipe(recipe)  # the run's teacher is still v1: nothing to mix
     assert run.pinned(recipe).teacher_weights == "fmnist_teacher@1"
     assert RunDir(tmp_path / "new").pinned(recipe).teacher_weights == "fmnist_teacher@2"
-    run.write_recipe(recipe)  # a resume rewrites the pin it began with
-    assert json.loads(run.recipe_file.read_text())["zoo_teacher"] == "fmnist_teacher@1"
+    with pytest.raises(ValueError, match=r"differs in \['teacher_weights'\]"):
+        run.check_recipe(recipe.replace(teacher_weights="fmnist_teacher@2"))
+    with pytest.raises(ValueError, match=r"began before runs pinned .* versions 1 to 2.*Fix: in"):
+        legacy.check_recipe(recipe)
