@@ -42,8 +42,17 @@ def make_step(preset: str, batch: int, **overrides):
 
 
 def worker(steps: int) -> None:
-    """Build every variant, then time one round per line read from stdin (JSON out)."""
+    """Build every variant, then time one round per line read from stdin (JSON out).
+
+    One thread: with two, step times on a shared VM snap to multiples of its scheduling
+    quantum (seen here: medians of 629/629, 1272/1274 and 2551/2553 ms for variants whose
+    single-thread times differ by 1.5x), which hides the ratios this measures.
+    """
+    from ebn_tf._keras import tf
     from ebn_tf.layers.grouped_conv import native_grouped_gradients
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
 
     variants = {
         f"{preset}|{n}|{execution}": make_step(preset, batch, num_experts=n, execution=execution)
@@ -140,8 +149,8 @@ def main() -> None:
     write_section(
         "expert_scaling",
         "EBConv training step: cost of experts, with oneDNN on and off",
-        f"{args.rounds} turns of {args.steps} timed `train_on_batch` steps per variant, the "
-        "two oneDNN settings in two worker processes taking turns. Without oneDNN "
+        f"{args.rounds} turns of {args.steps} timed `train_on_batch` steps per variant, one "
+        "thread each, the two oneDNN settings in two worker processes taking turns. Without oneDNN "
         "(`TF_ENABLE_ONEDNN_OPTS=0`, or a CPU where TensorFlow leaves it off) TensorFlow has "
         "no CPU gradient for grouped convs, and EBConv2D runs one conv per group. Goals: 4 "
         "experts at most 1.3x the 1-expert step with `partition`, at most 1.5x with "
