@@ -28,7 +28,7 @@ def load_model(
             raise ValueError(
                 f"Cannot load {source} as a saved Keras model (.keras or .h5): {error}"
             ) from error
-    if source.partition("@")[0] in zoo.names():  # NAME, or NAME@K for an older version
+    if zoo.registry.is_published(source):  # NAME, or NAME@K for an older version
         return zoo.load(source, mirror), zoo.get(source).dataset
     raise FileNotFoundError(
         f"No model {source!r}: give a run directory, a .keras/.h5 file or a zoo name "

@@ -34,7 +34,7 @@ def zoo_model_name(name: str | None) -> str | None:
     """``name`` if it names a zoo model (``NAME`` or ``NAME@VERSION``) rather than a file."""
     if not name or Path(name).exists():
         return None
-    return name if name.partition("@")[0] in zoo.names() else None
+    return name if zoo.registry.is_published(name) else None
 
 
 def run_configs(recipe: Recipe) -> dict[str, models.EBNetConfig]:

@@ -116,6 +116,12 @@ def names() -> list[str]:
     return sorted(entries())
 
 
+def is_published(name: str) -> bool:
+    """Whether ``name`` (``NAME`` or ``NAME@K``) names a published model's name; ``get``
+    says whether version K exists."""
+    return name.partition("@")[0] in entries()
+
+
 def split_version(name: str) -> tuple[str, int | None]:
     """``"NAME@K"`` -> ``("NAME", K)``; a plain name -> ``(name, None)`` (the newest)."""
     base, _, version = name.partition("@")
