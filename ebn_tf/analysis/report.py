@@ -10,6 +10,7 @@ import numpy as np
 from ebn_tf._keras import keras
 from ebn_tf.analysis import plots
 from ebn_tf.analysis.features import features, tsne
+from ebn_tf.analysis.kernels import sign_disagreement
 from ebn_tf.analysis.usage import expert_by_class, usage_counts, usage_report
 from ebn_tf.layers import expert_layers, selected_experts
 from ebn_tf.outputs import check_output_dir
@@ -37,19 +38,19 @@ def analyze(
     tsne_points: int = 2000,
     seed: int = 0,
 ) -> dict:
-    """Expert usage (counts, entropy, collapse) and expert-by-class matrix of every expert
-    layer, and the t-SNE of the features before the classifier coloured by the expert
-    chosen at ``layer`` (default: the last expert layer) and by class.
+    """Expert usage (counts, entropy, collapse), expert-by-class matrix and how far apart
+    the experts' binary weights are (``kernels.sign_disagreement``) of every expert layer,
+    and the t-SNE of the features before the classifier coloured by the expert chosen at
+    ``layer`` (default: the last expert layer) and by class.
 
     Writes ``analysis.json``, ``usage.png``, ``expert_by_class.png`` and ``tsne.png`` to
     ``output_dir`` and returns the JSON data.
     """
     output_dir = check_output_dir(output_dir)
-    experts = {
-        x.name: x.num_experts
-        for x in expert_layers(model)
-        if x.num_experts > 1 and x.force_expert is None
+    gated = {
+        x.name: x for x in expert_layers(model) if x.num_experts > 1 and x.force_expert is None
     }
+    experts = {name: x.num_experts for name, x in gated.items()}
     if not experts:
         raise ValueError(f"Model {model.name!r} has no gated expert layer (num_experts > 1).")
     names = list(experts)
@@ -73,6 +74,7 @@ def analyze(
             u.name: {
                 **u.to_json(),
                 "class_information": class_information(matrices[u.name]),
+                "sign_disagreement": sign_disagreement(gated[u.name]),
                 "expert_by_class": matrices[u.name].tolist(),
             }
             for u in usage

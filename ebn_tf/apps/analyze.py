@@ -50,13 +50,16 @@ def main(argv):
         f"{result['model']} on {result['images']} {FLAGS.split} images: top-1 "
         f"{100 * result['top1']:.2f}%"
     )
-    print(f"{'layer':<24} {'experts (share %)':<28} {'entropy bit':>11} {'class info':>10}")
+    print(
+        f"{'layer':<24} {'experts (share %)':<28} {'entropy bit':>11} {'class info':>10} "
+        f"{'signs differ %':>14}"
+    )
     for name, layer in result["layers"].items():
         shares = " ".join(f"{100 * c / result['images']:4.1f}" for c in layer["counts"])
         flag = "  collapsed" if layer["collapsed"] else ""
         print(
             f"{name:<24} {shares:<28} {layer['entropy_bits']:>11.2f} "
-            f"{layer['class_information']:>10.2f}{flag}"
+            f"{layer['class_information']:>10.2f} {100 * layer['sign_disagreement']:>14.1f}{flag}"
         )
     print(f"plots and analysis.json in {FLAGS.output_dir}")
 

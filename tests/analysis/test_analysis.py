@@ -50,6 +50,21 @@ def test_class_information_is_zero_when_independent_and_one_when_decided():
     assert matrix[1, 0] == 1 and matrix[2, 3] == 1
 
 
+def test_sign_disagreement_is_zero_for_copies_and_counts_flipped_experts():
+    layer = expert_layers(models.build("tiny", num_experts=3))[0]
+    layer.replicate_expert(0)
+    assert analysis.sign_disagreement(layer) == 0.0
+    kernel = layer.kernel.numpy()
+    kernel[1] = -kernel[1]  # expert 1 differs everywhere from 0 and 2 (no zero weight here)
+    kernel[2].flat[:10] = -kernel[2].flat[:10]  # expert 2 differs from 0 in 10 weights
+    layer.kernel.assign(kernel)
+    size = kernel[0].size
+    expected = (1 + 10 / size + (size - 10) / size) / 3  # pairs (0, 1), (0, 2), (1, 2)
+    assert analysis.sign_disagreement(layer) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="1 expert: nothing to compare"):
+        analysis.sign_disagreement(expert_layers(models.build("tiny", num_experts=1))[0])
+
+
 def test_analyze_writes_json_and_plots_and_reports_a_collapsed_layer(tiny_and_images, tmp_path):
     _, images, labels = tiny_and_images
     model = models.build("tiny", num_experts=3)  # its own: a gate is changed below
@@ -65,6 +80,7 @@ def test_analyze_writes_json_and_plots_and_reports_a_collapsed_layer(tiny_and_im
         matrix = np.array(layer["expert_by_class"])
         np.testing.assert_array_equal(matrix.sum(1), layer["counts"])
         np.testing.assert_array_equal(matrix.sum(0), np.bincount(labels, minlength=10))
+        assert 0.3 < layer["sign_disagreement"] < 0.7  # independently initialised experts
     assert json.loads((tmp_path / "analysis.json").read_text()) == result
     for plot in ("usage.png", "expert_by_class.png", "tsne.png"):
         assert (tmp_path / plot).read_bytes()[:4] == b"\x89PNG"
