@@ -40,7 +40,15 @@ def main(argv):
         dataset = FLAGS.dataset or dataset
         if dataset is None:
             raise ValueError(f"{FLAGS.model} does not name its dataset: give --dataset.")
-        batches = data.load(dataset, FLAGS.split, 1000, data_dir=FLAGS.data_dir, take=FLAGS.limit)
+        batches = data.load(
+            dataset,
+            FLAGS.split,
+            1000,
+            data_dir=FLAGS.data_dir,
+            shuffle=False,
+            augment=False,
+            take=FLAGS.limit,
+        )
         images, labels = (np.concatenate(parts) for parts in zip(*batches.as_numpy_iterator()))
         class_names = data.info(dataset, data_dir=FLAGS.data_dir).class_names
         result = analysis.analyze(

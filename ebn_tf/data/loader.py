@@ -95,9 +95,11 @@ def load(
 
     Images are float32 with the 0-255 pixels of the dataset (the models normalise them),
     labels int32. The validation split is the last ``validation_fraction`` of the tfds train
-    split and ``"train"`` the rest; ``"test"`` is for final numbers only. Training batches
-    are all full, as distribution strategies need equal batches. Shuffling and augmentation
-    are deterministic for a ``seed`` and differ from epoch to epoch.
+    split and ``"train"`` the rest; ``"test"`` is for final numbers only. Shuffled batches
+    (the training stream) are all full, as distribution strategies need equal batches; the
+    others keep the remainder. Shuffling and augmentation are deterministic for a ``seed``
+    and differ from epoch to epoch. To evaluate on ``"train"``, pass ``shuffle=False,
+    augment=False``.
 
     Args:
         name: one of ``names()``.
@@ -166,7 +168,7 @@ def load(
         return tf.ensure_shape(image, spec.input_shape), tf.cast(example["label"], tf.int32)
 
     dataset = tf.data.Dataset.zip(dataset, seeds).map(prepare, tf.data.AUTOTUNE)
-    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=shuffle).prefetch(tf.data.AUTOTUNE)
 
 
 def _prepared_builder(

@@ -40,5 +40,7 @@ def evaluate(
     from ebn_tf import data
 
     entry = get(name)
-    dataset = data.load(entry.dataset, split, 500, data_dir=data_dir, take=limit)
+    dataset = data.load(
+        entry.dataset, split, 500, data_dir=data_dir, shuffle=False, augment=False, take=limit
+    )
     return top1(load(name, mirror, cache), dataset)

@@ -52,6 +52,10 @@ def test_batches(fmnist_data_dir, split):
     dataset = ebn_tf.data.load("fashion_mnist", split, 32, data_dir=fmnist_data_dir, take=100)
     # Training batches are all full; the others keep the remainder.
     assert len(labels(dataset)) == (96 if split == "train" else 100)
+    unshuffled = ebn_tf.data.load(
+        "fashion_mnist", split, 32, data_dir=fmnist_data_dir, take=100, shuffle=False
+    )
+    assert len(labels(unshuffled)) == 100
     images, batch_labels = next(iter(dataset))
     assert images.shape == (32, 28, 28, 1) and images.dtype == tf.float32
     assert batch_labels.shape == (32,) and batch_labels.dtype == tf.int32

@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import gzip
 import http.server
 import pathlib
 import shutil
@@ -187,6 +188,21 @@ def test_a_zoo_model_is_rebuilt_from_its_stored_config_after_its_preset_changes(
     entry = zoo.get("ebnet_fmnist")
     old = {k: v for k, v in entry.to_json().items() if k != "config"}
     assert zoo.ZooModel.from_json(old).model_config() == wider.replace(**entry.overrides)
+
+
+def test_evaluate_on_the_train_split_sees_the_stored_images(cache, fmnist_data_dir, fmnist_idx_dir):
+    # Neither augmented nor shuffled nor cut to full batches: the first 777 training images
+    # of the IDX files, as stored.
+    with gzip.open(fmnist_idx_dir / "train-images-idx3-ubyte.gz") as file:
+        images = np.frombuffer(file.read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)[:777]
+    with gzip.open(fmnist_idx_dir / "train-labels-idx1-ubyte.gz") as file:
+        labels = np.frombuffer(file.read(), np.uint8, offset=8)[:777]
+    model = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
+    expected = np.mean(model.predict(images.astype("float32"), verbose=0).argmax(1) == labels)
+    accuracy = zoo.evaluate(
+        "ebnet_fmnist", "train", 777, data_dir=str(fmnist_data_dir), mirror=ZOO_DIR
+    )
+    assert accuracy == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("name", [*PUBLISHED, "ebnet_fmnist@1"])
