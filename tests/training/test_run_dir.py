@@ -69,6 +69,10 @@ def test_a_run_keeps_the_zoo_teacher_version_it_began_with(tmp_path, monkeypatch
     from ebn_tf import zoo
     from ebn_tf.training import get_recipe
 
+    # The registry as it was while only fmnist_teacher v1 was published.
+    published = zoo.registry.entries()
+    v1 = zoo.get("fmnist_teacher@1")
+    monkeypatch.setattr(zoo.registry, "entries", lambda: {**published, "fmnist_teacher": v1})
     recipe = get_recipe("fmnist_experts")  # teacher_weights=fmnist_teacher, unpinned
     run = RunDir(tmp_path / "run")
     run.path.mkdir()
@@ -82,8 +86,6 @@ def test_a_run_keeps_the_zoo_teacher_version_it_began_with(tmp_path, monkeypatch
     legacy.check_recipe(recipe)  # one version published: it is the one the run used
 
     # fmnist_teacher v2 is published (a wider network) while the runs are under way.
-    published = zoo.registry.entries()
-    v1 = published["fmnist_teacher"]
     wider = models.get_config("fmnist_teacher").replace(widths=(96, 192, 384))
     v2 = replace(v1, version=2, config=wider.to_json()).replacing(v1)
     monkeypatch.setattr(zoo.registry, "entries", lambda: {**published, "fmnist_teacher": v2})
