@@ -58,7 +58,8 @@ def fmnist_ebnet() -> Recipe:
 @register_recipe
 def fmnist_teacher() -> Recipe:
     """The strong real-valued teacher of the Fashion-MNIST students, trained alone; recipes
-    reuse it through ``teacher_weights`` (the zoo's ``fmnist_teacher``)."""
+    reuse it through ``teacher_weights`` (the zoo's ``fmnist_teacher``: v1 is this recipe,
+    93.72%; v2 adds ``teacher_epochs=40``, 94.17%)."""
     return Recipe(
         name="fmnist_teacher",
         model="ebnet_fmnist",
