@@ -1,15 +1,29 @@
 """The shared layer test: shape, config round trip, save/load, eager vs tf.function, and
-MirroredStrategy on two logical CPUs (larq ``testing_utils.layer_test`` in spirit); and
-gates spread over every expert, for export tests of untrained models."""
+MirroredStrategy on two logical CPUs (larq ``testing_utils.layer_test`` in spirit); gates
+spread over every expert, for export tests of untrained models; and the Fashion-MNIST IDX
+files read independently of ebn_tf."""
 
 from __future__ import annotations
 
 import functools
+import gzip
 
 import numpy as np
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import expert_layers
+
+
+def idx_items(path, count: int | None = None) -> np.ndarray:
+    """The first ``count`` (default: all) images or labels of a gzipped IDX file, read
+    independently of ebn_tf."""
+    with gzip.open(path) as file:
+        magic = int.from_bytes(file.read(4), "big")
+        assert magic >> 8 == 0x08, "IDX data must be unsigned bytes"
+        shape = [int.from_bytes(file.read(4), "big") for _ in range(magic & 0xFF)]
+        count = shape[0] if count is None else count
+        items = np.frombuffer(file.read(count * int(np.prod(shape[1:]))), np.uint8)
+    return items.reshape(count, *shape[1:])
 
 
 @functools.cache

@@ -50,10 +50,9 @@ def analyze(
     gated = {
         x.name: x for x in expert_layers(model) if x.num_experts > 1 and x.force_expert is None
     }
-    experts = {name: x.num_experts for name, x in gated.items()}
-    if not experts:
+    if not gated:
         raise ValueError(f"Model {model.name!r} has no gated expert layer (num_experts > 1).")
-    names = list(experts)
+    names = list(gated)
     layer = layer or names[-1]
     if layer not in names:
         raise ValueError(f"Unknown expert layer {layer!r}; the model's gated layers: {names}.")
@@ -62,7 +61,9 @@ def analyze(
     class_names = list(class_names or [str(c) for c in range(num_classes)])
     chosen = {name: v for name, v in selected_experts(model, images).items() if name in names}
     usage = usage_report(usage_counts(model, chosen))
-    matrices = {n: expert_by_class(chosen[n], labels, experts[n], num_classes) for n in names}
+    matrices = {
+        n: expert_by_class(chosen[n], labels, gated[n].num_experts, num_classes) for n in names
+    }
     logits = model.predict(images, verbose=0)
     result = {
         "model": model.name,

@@ -1,18 +1,11 @@
-import gzip
-
 import numpy as np
 
 import ebn_tf.data
+from tests.harness import idx_items
 
 
 def first_item(path):
-    """The first image or label of a gzipped IDX file, read independently of ebn_tf."""
-    with gzip.open(path) as file:
-        magic = int.from_bytes(file.read(4), "big")
-        assert magic >> 8 == 0x08, "IDX data must be unsigned bytes"
-        shape = [int.from_bytes(file.read(4), "big") for _ in range(magic & 0xFF)]
-        item = np.frombuffer(file.read(int(np.prod(shape[1:]))), np.uint8)
-    return item.reshape(shape[1:])
+    return idx_items(path, 1)[0]
 
 
 def test_first_test_example_is_the_first_of_the_idx_files(fmnist_data_dir, fmnist_idx_dir):

@@ -1,4 +1,3 @@
-import gzip
 import socket
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import pytest
 
 import ebn_tf.data
 from ebn_tf._keras import tf
+from tests.harness import idx_items
 
 
 def labels(dataset):
@@ -42,8 +42,7 @@ def test_train_and_validation_partition_the_train_file(fmnist_data_dir, fmnist_i
 
     train, validation = split_labels("train"), split_labels("validation")
     assert (len(train), len(validation)) == (54000, 6000)
-    with gzip.open(fmnist_idx_dir / "train-labels-idx1-ubyte.gz") as file:
-        file_labels = np.frombuffer(file.read(), np.uint8, offset=8)
+    file_labels = idx_items(fmnist_idx_dir / "train-labels-idx1-ubyte.gz")
     np.testing.assert_array_equal(np.concatenate([train, validation]), file_labels)
 
 

@@ -2,7 +2,6 @@
 
 import contextlib
 import functools
-import gzip
 import http.server
 import pathlib
 import shutil
@@ -17,6 +16,7 @@ import ebn_tf.zoo as zoo
 from ebn_tf import data, export, models
 from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.models import presets
+from tests.harness import idx_items
 
 ZOO_DIR = pathlib.Path(__file__).parents[2] / "zoo"
 PUBLISHED = ("ebnet_fmnist", "binary_fmnist_baseline", "ebnet_fmnist_long")
@@ -193,10 +193,8 @@ def test_a_zoo_model_is_rebuilt_from_its_stored_config_after_its_preset_changes(
 def test_evaluate_on_the_train_split_sees_the_stored_images(cache, fmnist_data_dir, fmnist_idx_dir):
     # Neither augmented nor shuffled nor cut to full batches: the first 777 training images
     # of the IDX files, as stored.
-    with gzip.open(fmnist_idx_dir / "train-images-idx3-ubyte.gz") as file:
-        images = np.frombuffer(file.read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)[:777]
-    with gzip.open(fmnist_idx_dir / "train-labels-idx1-ubyte.gz") as file:
-        labels = np.frombuffer(file.read(), np.uint8, offset=8)[:777]
+    images = idx_items(fmnist_idx_dir / "train-images-idx3-ubyte.gz", 777)[..., None]
+    labels = idx_items(fmnist_idx_dir / "train-labels-idx1-ubyte.gz", 777)
     model = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
     expected = np.mean(model.predict(images.astype("float32"), verbose=0).argmax(1) == labels)
     accuracy = zoo.evaluate(
