@@ -68,9 +68,10 @@ class EBConv2D(lq.layers_base.BaseLayer):
     gate then receives gradient through the selected expert's probability only.
     ``execution="kernel_mix"`` runs the same forward and gives the gate the released
     training's gradient, as if each sample's kernel were ``sum_n g_n theta_n``: every
-    expert's latent kernel against that sample's kernel gradient (per-sample kernel
-    gradients, as many multiply-adds as one filter gradient, contracted with the N latent
-    kernels as they are formed). With ``execution="mask_sum"`` every expert
+    expert's latent kernel against that sample's kernel gradient. The per-sample kernel
+    gradients take the place of the conv's filter gradient (summed by expert, they are
+    the experts' kernel gradients), so the gate's gradient adds only their contraction
+    with the N latent kernels. With ``execution="mask_sum"`` every expert
     runs on every sample and the outputs are summed under the one-hot gate (N-fold
     compute; the gate's gradient goes through every expert's output). Partitioning has
     dynamic shapes; use ``mask_sum`` where static shapes are required (XLA, TPU).
@@ -328,17 +329,21 @@ class EBConv2D(lq.layers_base.BaseLayer):
             for j in range(kw)
         ]
 
-    def _mixed_kernel_gate_gradient(self, x, grad, index, ste_mask, latent) -> tf.Tensor:
-        """``(batch, N)``: ``<dL/dW_i * mask_e, theta_n>`` for each sample ``i``, where
-        ``dL/dW_i`` is that sample's kernel gradient and ``e`` its expert.
+    def _sample_gradients(self, x, grad, index, ste_mask, latent) -> tuple[tf.Tensor, tf.Tensor]:
+        """The expert kernels' gradient and the gate's, from each sample's kernel gradient.
+
+        Returns ``(kernel_grad, gate_grad)``: ``kernel_grad`` ``(N, kh, kw, C/G, filters)``
+        sums each expert's samples' kernel gradients ``dL/dW_i`` (the conv's filter
+        gradient); ``gate_grad`` ``(batch, N)`` is ``<dL/dW_i * mask_e, theta_n>`` for each
+        sample ``i``, ``e`` its expert.
 
         Per kernel offset, the window of the input against the output gradient gives each
         sample's gradient of that offset's kernel slice (a batched matmul per group), which
-        is contracted at once with the N latent kernels, so the per-sample gradients are
-        never stacked. With a quantizer mask, every pair (e, n) is contracted and each
-        sample keeps its own e's row. On ebnet_fmnist's layers this is 1.2-7x faster on
-        CPU than stacking the per-sample gradients and gathering each sample's mask
-        (measured; the most at stride 2).
+        is summed by expert and contracted at once with the N latent kernels, so the
+        per-sample gradients are never stacked. With a quantizer mask, every pair (e, n) is
+        contracted and each sample keeps its own e's row. On ebnet_fmnist's layers this is
+        1.2-7x faster on CPU than stacking the per-sample gradients and gathering each
+        sample's mask (measured; the most at stride 2).
         """
         if self.conv_padding == "SAME":
             x = pad_border(x, self._same_borders(x.shape))
@@ -361,15 +366,27 @@ class EBConv2D(lq.layers_base.BaseLayer):
             pairs = by_offset(latent)
         else:  # row e * N + n: mask_e * theta_n
             pairs = by_offset(tf.reshape(ste_mask[:, None] * latent[None], [experts**2, -1]))
-        products = []
+        selected = tf.one_hot(index, experts, dtype=x.dtype)
+        kernel_grads, products = [], []
         for offset, window in enumerate(windows):
             window = tf.reshape(window, [batch, groups, out_h * out_w, per_group[0]])
             sample_grads = tf.reshape(tf.matmul(window, grad, transpose_a=True), [batch, -1])
+            kernel_grads.append(tf.matmul(selected, sample_grads, transpose_a=True))
             products.append(tf.matmul(sample_grads, pairs[offset], transpose_b=True))
+        # (kh * kw, N, G, C/G, O/G) -> (N, kh, kw, C/G, G * O/G)
+        kernel_grad = tf.reshape(
+            tf.stack(kernel_grads), [len(windows), experts, groups, *per_group]
+        )
+        kernel_grad = tf.reshape(
+            tf.transpose(kernel_grad, [1, 0, 3, 2, 4]),
+            [experts, *self.kernel_size, per_group[0], self.filters],
+        )
         products = tf.add_n(products)
-        if ste_mask is None:
-            return products
-        return tf.gather(tf.reshape(products, [batch, experts, experts]), index, batch_dims=1)
+        if ste_mask is not None:
+            products = tf.gather(
+                tf.reshape(products, [batch, experts, experts]), index, batch_dims=1
+            )
+        return kernel_grad, products
 
     def _same_borders(self, shape) -> tuple[tuple[int, int], tuple[int, int]]:
         """The (before, after) borders of "same" padding for an input of ``shape``."""
@@ -385,8 +402,9 @@ class EBConv2D(lq.layers_base.BaseLayer):
         one-hot forward, ``theta`` the latent kernels) binarised with a straight-through
         estimator, so the gate receives ``<dL/dW, theta_n>`` for every expert ``n``: how
         the loss would move toward each other expert. Here the forward still runs one expert
-        per sample, and that gradient comes from each sample's kernel gradient (as many
-        multiply-adds as one filter gradient) instead of ``N`` convolutions.
+        per sample, and that gradient comes from each sample's kernel gradient instead of
+        ``N`` convolutions. The same per-sample gradients, summed by expert, give the
+        experts' kernel gradients, so the conv's filter gradient is not computed.
         """
         latent = tf.stop_gradient(tf.convert_to_tensor(self.kernel))
         ste_mask = None  # real kernels: the identity's derivative, all ones
@@ -401,14 +419,14 @@ class EBConv2D(lq.layers_base.BaseLayer):
         @tf.custom_gradient
         def conv(x, kernels, gate):
             with tf.GradientTape() as inner:
-                inner.watch([x, kernels])
-                outputs = self._partitioned_conv(x, kernels, index)
+                inner.watch(x)
+                outputs = self._partitioned_conv(x, tf.stop_gradient(kernels), index)
 
             def grad(upstream):
-                x_grad, kernel_grad = inner.gradient(
-                    outputs, [x, kernels], output_gradients=upstream
+                x_grad = inner.gradient(outputs, x, output_gradients=upstream)
+                kernel_grad, gate_grad = self._sample_gradients(
+                    x, upstream, index, ste_mask, latent
                 )
-                gate_grad = self._mixed_kernel_gate_gradient(x, upstream, index, ste_mask, latent)
                 return x_grad, kernel_grad, gate_grad
 
             return outputs, grad
