@@ -9,6 +9,8 @@ they should. Runs resume; finished ones are read back from their ``summary.json`
     python -m benchmarks.expert_ablation --variants e1,e4_partition,e4_kernel_mix
     python -m benchmarks.expert_ablation --recipe fmnist_experts --variants e1,e4_kernel_mix \\
         --seeds 0,1 --root runs/experts
+    python -m benchmarks.expert_ablation --recipe fmnist_experts --variants e1,e4_kernel_mix \\
+        --model_override 'widths=[32,64,128]' --root runs/experts   # a narrower student
 """
 
 from __future__ import annotations
@@ -42,7 +44,19 @@ VARIANTS = {
 
 def setting(args) -> str:
     """The recipe and its overrides as a name for run directories and the report section."""
-    return "_".join([args.recipe, *(re.sub(r"[^\w.]+", "", o) for o in args.override)])
+    overrides = [*args.override, *args.model_override]
+    return "_".join([args.recipe, *(re.sub(r"[^\w.]+", "", o) for o in overrides)])
+
+
+def model_overrides(args, variant: str) -> dict:
+    """The variant's config fields, then ``--model_override KEY=JSON`` on every variant."""
+    fields = dict(VARIANTS[variant])
+    for assignment in args.model_override:
+        key, sep, text = assignment.partition("=")
+        if not sep:
+            raise SystemExit(f"--model_override {assignment!r} is not KEY=JSON.")
+        fields[key] = json.loads(text)
+    return fields
 
 
 def run_variant(args, seed: int, variant: str) -> dict:
@@ -50,7 +64,7 @@ def run_variant(args, seed: int, variant: str) -> dict:
     overrides = [
         "model=ebnet_fmnist",
         f"seed={seed}",
-        f"model_overrides={json.dumps(VARIANTS[variant])}",
+        f"model_overrides={json.dumps(model_overrides(args, variant))}",
         *args.override,
     ]
     if variant != BASELINE:
@@ -65,6 +79,9 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--override", action="append", default=[], help="KEY=VALUE, every run")
+    parser.add_argument(
+        "--model_override", action="append", default=[], help="config KEY=JSON, every variant"
+    )
     parser.add_argument("--root", default="runs/ablation")
     args = parser.parse_args()
     variants = args.variants.split(",")
@@ -96,7 +113,7 @@ def main() -> None:
         rows.append(
             [
                 variant,
-                json.dumps(VARIANTS[variant]),
+                json.dumps(model_overrides(args, variant)),
                 f"{np.mean(tests):.2f}",
                 f"{np.mean(tests) - base:+.2f}",
                 " / ".join(f"{t:.2f}" for t in tests),
@@ -115,7 +132,7 @@ def main() -> None:
     ]
     table = markdown_table(header, rows)
     print(table)
-    extra = " ".join(f"`{o}`" for o in args.override) or "none"
+    extra = " ".join(f"`{o}`" for o in [*args.override, *args.model_override]) or "none"
     write_section(
         f"expert_ablation_{setting(args)}",
         f"Do experts pay? `{args.recipe}` on ebnet_fmnist",
@@ -123,7 +140,9 @@ def main() -> None:
         "from the 1-expert run's step 1 (only e1's minutes include step 1); test top-1 on the "
         "10,000 test images.\n\n" + table,
         f"python -m benchmarks.expert_ablation --recipe {args.recipe} --variants {args.variants} "
-        f"--seeds {args.seeds}" + "".join(f" --override '{o}'" for o in args.override),
+        f"--seeds {args.seeds}"
+        + "".join(f" --override '{o}'" for o in args.override)
+        + "".join(f" --model_override '{o}'" for o in args.model_override),
     )
 
 

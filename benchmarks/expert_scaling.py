@@ -156,7 +156,7 @@ def main() -> None:
         "experts at most 1.3x the 1-expert step with `partition`, at most 1.5x with "
         "`kernel_mix` (the released gate gradient); the naive mask-sum form is about 4x per "
         "conv.\n\n" + table,
-        "python -m benchmarks.expert_scaling",
+        f"python -m benchmarks.expert_scaling --rounds {args.rounds} --steps {args.steps}",
     )
 
 
