@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from ebn_tf import models, zoo
+from ebn_tf import layers, models, zoo
 from ebn_tf._keras import keras
 from ebn_tf.outputs import write_atomic
 from ebn_tf.training.configs import model_config, run_configs, zoo_model_name, zoo_teacher
@@ -167,8 +167,9 @@ class RunDir:
         return json.loads(self.summary_file.read_text())
 
     def model(self, stage: str | None = None) -> keras.Model:
-        """The model of the finished ``stage`` with its final weights; by default the last
-        stage's (the binary student, or the teacher of a teacher-only run)."""
+        """The model of the finished ``stage`` with its final weights, switched as that stage
+        trained it (step 1: expert 0 forced; steps 1 and 3: real-valued kernels); by default
+        the last stage's (the binary student, or the teacher of a teacher-only run)."""
         stages = {s.name: s for s in self.recipe().stages()}
         if stage is not None and stage not in stages:
             raise ValueError(f"The run in {self.path} has no stage {stage!r}: {list(stages)}.")
@@ -181,6 +182,9 @@ class RunDir:
             )
         model = models.build(self.model_config(config.model))
         model.load_weights(weights)
+        if config.model == "student":
+            layers.set_forced_expert(model, config.force_expert)
+            layers.set_binary_weights(model, config.binary_weights)
         return model
 
 

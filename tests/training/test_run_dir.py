@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ebn_tf import models
+from ebn_tf import layers, models
 from ebn_tf.models import presets
 from ebn_tf.training import RunDir, load_run
 from tests.training.test_trainer import small_recipe
@@ -23,6 +23,20 @@ def run(tmp_path):
         run.stage_dir(stage.name).mkdir()
         model.save_weights(run.weights(stage.name))
     return run, recipe, model
+
+
+def test_a_stage_model_computes_as_its_stage_trained(run):
+    run, recipe, model = run
+    images = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
+    layers.set_binary_weights(model, False)
+    layers.set_forced_expert(model, 0)
+    np.testing.assert_allclose(run.model("step1")(images), model(images), atol=1e-5)
+    layers.set_forced_expert(model, None)
+    np.testing.assert_allclose(run.model("step3")(images), model(images), atol=1e-5)
+    layers.set_binary_weights(model, True)
+    np.testing.assert_allclose(run.model("step4")(images), model(images), atol=1e-5)
+    # Real and binary kernels give different outputs, so the switch is what is checked.
+    assert not np.allclose(run.model("step3")(images), model(images), atol=1e-3)
 
 
 def widen_tiny(monkeypatch):
