@@ -49,13 +49,17 @@ def setting(args) -> str:
 
 
 def model_overrides(args, variant: str) -> dict:
-    """The variant's config fields, then ``--model_override KEY=JSON`` on every variant."""
+    """The variant's config fields, then ``--model_override KEY=VALUE`` on every variant
+    (VALUE is JSON, or else a plain string, as for recipe overrides)."""
     fields = dict(VARIANTS[variant])
     for assignment in args.model_override:
         key, sep, text = assignment.partition("=")
         if not sep:
-            raise SystemExit(f"--model_override {assignment!r} is not KEY=JSON.")
-        fields[key] = json.loads(text)
+            raise SystemExit(f"--model_override {assignment!r} is not KEY=VALUE.")
+        try:
+            fields[key] = json.loads(text)
+        except json.JSONDecodeError:
+            fields[key] = text
     return fields
 
 
@@ -80,7 +84,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--override", action="append", default=[], help="KEY=VALUE, every run")
     parser.add_argument(
-        "--model_override", action="append", default=[], help="config KEY=JSON, every variant"
+        "--model_override", action="append", default=[], help="config KEY=VALUE, every variant"
     )
     parser.add_argument("--root", default="runs/ablation")
     args = parser.parse_args()
