@@ -6,7 +6,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from ebn_tf import data, models
+from ebn_tf import data, layers, models
 from ebn_tf._fields import Rule, check_fields, replace_known
 
 # The paper's schedule (EBNET.md section 4): 75 epochs, warm-up 10, lr /10 at 40, 55, 65.
@@ -47,6 +47,11 @@ class StageConfig:
     absorb_magnitude: bool = False
     weight_decay: float = 0.0
     distill: bool = False
+
+    def switch(self, model) -> None:
+        """Set a student's forced expert and kernel binarisation as this stage trains it."""
+        layers.set_forced_expert(model, self.force_expert)
+        layers.set_binary_weights(model, self.binary_weights)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from ebn_tf import layers, models, zoo
+from ebn_tf import models, zoo
 from ebn_tf._keras import keras
 from ebn_tf.outputs import write_atomic
 from ebn_tf.training.configs import model_config, run_configs, zoo_model_name, zoo_teacher
@@ -183,8 +183,7 @@ class RunDir:
         model = models.build(self.model_config(config.model))
         model.load_weights(weights)
         if config.model == "student":
-            layers.set_forced_expert(model, config.force_expert)
-            layers.set_binary_weights(model, config.binary_weights)
+            config.switch(model)
         return model
 
 

@@ -254,8 +254,7 @@ class _Run:
                     layers.replicate_first_expert(model)
                 if stage.absorb_magnitude:
                     layers.absorb_kernel_magnitudes(model)
-                layers.set_forced_expert(model, stage.force_expert)
-                layers.set_binary_weights(model, stage.binary_weights)
+                stage.switch(model)
             optimizer = self._optimizer(stage, stage.epochs * steps_per_epoch)
             accuracy = keras.metrics.SparseCategoricalAccuracy("accuracy")
             if stage.distill and stage.model == "student":
