@@ -4,13 +4,17 @@ Every variant trains ``ebnet_fmnist`` with one recipe (``--recipe``, default the
 ``fmnist_proxy``; the full comparison uses ``fmnist_experts``). Per seed, the 1-expert
 run trains step 1 and every other variant starts its step 3 from that step 1
 (``step1_run``): step 1 is one expert whatever N is, so the variants differ only where
-they should. Runs resume; finished ones are read back from their ``summary.json``.
+they should. ``--step1_root`` starts every variant, the 1-expert one too, from the step 1
+of another setting's 1-expert runs (to change only steps 3 and 4, e.g. with mixup). Runs
+resume; finished ones are read back from their ``summary.json``.
 
     python -m benchmarks.expert_ablation --variants e1,e4_partition,e4_kernel_mix
     python -m benchmarks.expert_ablation --recipe fmnist_experts --variants e1,e4_kernel_mix \\
         --seeds 0,1 --root runs/experts
     python -m benchmarks.expert_ablation --recipe fmnist_experts --variants e1,e4_kernel_mix \\
         --model_override 'widths=[32,64,128]' --root runs/experts   # a narrower student
+    python -m benchmarks.expert_ablation --recipe fmnist_experts --variants e1,e4_kernel_mix \\
+        --override mixup=0.2 --step1_root runs/experts/fmnist_experts --root runs/experts
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ VARIANTS = {
 def setting(args) -> str:
     """The recipe and its overrides as a name for run directories and the report section."""
     overrides = [*args.override, *args.model_override]
-    return "_".join([args.recipe, *(re.sub(r"[^\w.]+", "", o) for o in overrides)])
+    shared = ["sharedstep1"] if args.step1_root else []
+    return "_".join([args.recipe, *(re.sub(r"[^\w.]+", "", o) for o in overrides), *shared])
 
 
 def model_overrides(args, variant: str) -> dict:
@@ -71,7 +76,9 @@ def run_variant(args, seed: int, variant: str) -> dict:
         f"model_overrides={json.dumps(model_overrides(args, variant))}",
         *args.override,
     ]
-    if variant != BASELINE:
+    if args.step1_root:
+        overrides.append(f"step1_run={Path(args.step1_root) / f'seed{seed}' / BASELINE}")
+    elif variant != BASELINE:
         overrides.append(f"step1_run={root / BASELINE}")
     recipe = get_recipe(args.recipe, overrides)
     return train(recipe, root / variant, verbose=2, mirror=zoo_mirror())
@@ -87,6 +94,9 @@ def main() -> None:
         "--model_override", action="append", default=[], help="config KEY=VALUE, every variant"
     )
     parser.add_argument("--root", default="runs/ablation")
+    parser.add_argument(
+        "--step1_root", help="a setting's directory whose seedN/e1 runs give every variant step 1"
+    )
     args = parser.parse_args()
     variants = args.variants.split(",")
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -137,16 +147,21 @@ def main() -> None:
     table = markdown_table(header, rows)
     print(table)
     extra = " ".join(f"`{o}`" for o in [*args.override, *args.model_override]) or "none"
+    step1 = (
+        f"the step 1 of `{args.step1_root}`'s 1-expert runs (only steps 3 and 4 are counted)"
+        if args.step1_root
+        else "the 1-expert run's step 1 (only e1's minutes include step 1)"
+    )
     write_section(
         f"expert_ablation_{setting(args)}",
-        f"Do experts pay? `{args.recipe}` on ebnet_fmnist",
+        f"Do experts pay? `{setting(args)}` on ebnet_fmnist",
         f"Seeds {seeds}; overrides on every run: {extra}. Per seed, every variant starts step 3 "
-        "from the 1-expert run's step 1 (only e1's minutes include step 1); test top-1 on the "
-        "10,000 test images.\n\n" + table,
+        f"from {step1}; test top-1 on the 10,000 test images.\n\n" + table,
         f"python -m benchmarks.expert_ablation --recipe {args.recipe} --variants {args.variants} "
-        f"--seeds {args.seeds}"
+        f"--seeds {args.seeds} --root {args.root}"
         + "".join(f" --override '{o}'" for o in args.override)
-        + "".join(f" --model_override '{o}'" for o in args.model_override),
+        + "".join(f" --model_override '{o}'" for o in args.model_override)
+        + (f" --step1_root {args.step1_root}" if args.step1_root else ""),
     )
 
 

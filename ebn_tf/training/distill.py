@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ebn_tf._keras import keras, tf
+from ebn_tf.training.mixup import mix
 
 
 def attention_map(features: tf.Tensor) -> tf.Tensor:
@@ -60,6 +61,10 @@ class Distiller(keras.Model):
         student, teacher: functional models with the same ``stageN_output`` layers at the
             same resolutions (the teacher may be wider or deeper).
         attention_weight, kl_weight, temperature: the distillation terms.
+        mixup: if > 0, every training batch is mixed up (``mixup.mix``) with this Beta
+            parameter, as the released training's ``--use-mixup`` (0.2); the teacher sees
+            the mixed images and the accuracy is the ``lam``-weighted one of both labels.
+        seed: seed of the mixup draws, one per optimizer step, so a resumed fit repeats them.
     """
 
     def __init__(
@@ -69,6 +74,8 @@ class Distiller(keras.Model):
         attention_weight: float,
         kl_weight: float,
         temperature: float,
+        mixup: float = 0.0,
+        seed: int = 0,
         **kwargs,
     ):
         super().__init__(name=f"{student.name}_distiller", **kwargs)
@@ -86,6 +93,8 @@ class Distiller(keras.Model):
         self.attention_weight = attention_weight
         self.kl_weight = kl_weight
         self.temperature = temperature
+        self.mixup = mixup
+        self.seed = seed
         self.cross_entropy = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction=keras.losses.Reduction.NONE
         )
@@ -101,11 +110,14 @@ class Distiller(keras.Model):
     def call(self, inputs, training=None):
         return self.student(inputs, training=training)
 
-    def _loss_terms(self, images, labels, training):
+    def _loss_terms(self, images, labels, training, partners=None, lam=1.0):
         logits, *features = self.student_features(images, training=training)
         teacher_logits, *teacher_features = self.teacher_features(images, training=False)
+        cross_entropy = self.cross_entropy(labels, logits)
+        if partners is not None:
+            cross_entropy = lam * cross_entropy + (1 - lam) * self.cross_entropy(partners, logits)
         terms = {
-            "cross_entropy": tf.reduce_mean(self.cross_entropy(labels, logits)),
+            "cross_entropy": tf.reduce_mean(cross_entropy),
             "attention": attention_transfer(features, teacher_features),
             "kl": logit_kl(logits, teacher_logits, self.temperature),
         }
@@ -116,23 +128,32 @@ class Distiller(keras.Model):
         )
         return logits, terms
 
-    def _record(self, labels, logits, terms):
+    def _record(self, labels, logits, terms, partners=None, lam=1.0):
         for name, value in terms.items():
             self.trackers[name].update_state(value)
-        self.accuracy.update_state(labels, logits)
+        if partners is None:
+            self.accuracy.update_state(labels, logits)
+        else:
+            weights = tf.ones_like(labels, tf.float32)
+            self.accuracy.update_state(labels, logits, lam * weights)
+            self.accuracy.update_state(partners, logits, (1 - lam) * weights)
         return {metric.name: metric.result() for metric in self.metrics}
 
     def train_step(self, data):
         images, labels = data
+        mixed = {}
+        if self.mixup > 0:
+            seed = tf.stack([tf.constant(self.seed, tf.int64), self.optimizer.iterations])
+            images, mixed["partners"], mixed["lam"] = mix(images, labels, self.mixup, seed)
         with tf.GradientTape() as tape:
-            logits, terms = self._loss_terms(images, labels, training=True)
+            logits, terms = self._loss_terms(images, labels, training=True, **mixed)
             # Per-replica mean; gradients are summed over replicas.
             loss = terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
             if self.student.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(self.student.losses))
         variables = self.student.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return self._record(labels, logits, terms)
+        return self._record(labels, logits, terms, **mixed)
 
     def test_step(self, data):
         images, labels = data

@@ -66,8 +66,9 @@ class Recipe:
     and gates; from ``step1_run``'s step 1 if given, since step 1 is one expert whatever
     N is), ``step4`` (binary weights, from step 3). Each stage uses Adam with
     ``learning_rate``, linear warm-up over ``warmup`` of its epochs and /10 decays at the
-    ``decays`` fractions of its epochs. Every field is checked when a recipe is made (type
-    from its annotation, range from ``_rules``).
+    ``decays`` fractions of its epochs; ``mixup`` > 0 mixes up the batches of the distilled
+    student stages with that Beta parameter (the release's option, 0.2). Every field is
+    checked when a recipe is made (type from its annotation, range from ``_rules``).
     """
 
     name: str
@@ -93,6 +94,7 @@ class Recipe:
     attention_weight: float = 1e3
     kl_weight: float = 1.0
     temperature: float = 1.0
+    mixup: float = 0.0
     validation_fraction: float = 0.1
     train_limit: int | None = None
     eval_limit: int | None = None
@@ -105,6 +107,11 @@ class Recipe:
             raise ValueError(
                 f"{what}: teacher_epochs={self.teacher_epochs} must be >= 1 when the recipe "
                 "trains its teacher (distill without teacher_weights)."
+            )
+        if self.mixup and not self.distill:
+            raise ValueError(
+                f"{what}: mixup={self.mixup} mixes the batches of the distilled student "
+                "stages, so it needs distill=true; set mixup=0 to train without it."
             )
         if not self.train_student and self.teacher_weights is not None:
             raise ValueError(
@@ -139,6 +146,7 @@ class Recipe:
             "attention_weight": non_negative,
             "kl_weight": non_negative,
             "temperature": positive,
+            "mixup": non_negative,
             "validation_fraction": (lambda v: 0 < v < 1, "in (0, 1)"),
             # Fields are checked in order: batch_size is already checked here.
             "train_limit": (

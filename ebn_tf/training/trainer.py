@@ -264,6 +264,8 @@ class _Run:
                     self.recipe.attention_weight,
                     self.recipe.kl_weight,
                     self.recipe.temperature,
+                    mixup=self.recipe.mixup,
+                    seed=self.recipe.seed,
                 )
                 trainable.compile(optimizer)
                 # BackupAndRestore needs a built model; a subclassed one builds on a call.
