@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -16,6 +17,14 @@ FINAL_WEIGHTS = "final.weights.h5"
 STAGE_RESULT = "result.json"
 # The key of recipe.json that holds the resolved model configs beside the recipe's fields.
 MODEL_CONFIG = "model_config"
+
+
+def _field_defaults() -> dict:
+    return {
+        field.name: field.default
+        for field in dataclasses.fields(Recipe)
+        if field.default is not dataclasses.MISSING
+    }
 
 
 def _as_json(value):
@@ -125,6 +134,8 @@ class RunDir:
             return
         before = self._stored()
         stored = before.pop(MODEL_CONFIG, None)
+        # A run written before a recipe field existed trained with that field's default.
+        before = {**_as_json(_field_defaults()), **before}
         recipe = self.pinned(recipe)
         if zoo_model_name(before.get("teacher_weights")):
             before["teacher_weights"] = self._pin(before["teacher_weights"])

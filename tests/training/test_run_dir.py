@@ -70,6 +70,17 @@ def test_a_run_without_stored_configs_is_rebuilt_from_todays_presets(run, monkey
     assert run.recipe() == recipe and run.model_config("student") == wider
 
 
+def test_a_run_from_before_a_recipe_field_existed_resumes_with_its_default(run):
+    run, recipe, _ = run
+    old = json.loads(run.recipe_file.read_text())
+    del old["mixup"]  # added to Recipe after runs were written
+    run.recipe_file.write_text(json.dumps(old))
+    run.check_recipe(recipe)
+    assert run.recipe() == recipe
+    with pytest.raises(ValueError, match=r"another recipe \(differs in \['distill', 'mixup'\]\)"):
+        run.check_recipe(recipe.replace(distill=True, mixup=0.2))
+
+
 def test_a_run_that_distils_stores_its_teacher_too(tmp_path):
     run = RunDir(tmp_path)
     run.write_recipe(small_recipe())
