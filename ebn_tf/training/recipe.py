@@ -108,10 +108,11 @@ class Recipe:
                 f"{what}: teacher_epochs={self.teacher_epochs} must be >= 1 when the recipe "
                 "trains its teacher (distill without teacher_weights)."
             )
-        if self.mixup and not self.distill:
+        if self.mixup and not (self.distill and self.train_student):
             raise ValueError(
                 f"{what}: mixup={self.mixup} mixes the batches of the distilled student "
-                "stages, so it needs distill=true; set mixup=0 to train without it."
+                "stages, so it needs distill=true and train_student=true; set mixup=0 to "
+                "train without it."
             )
         if not self.train_student and self.teacher_weights is not None:
             raise ValueError(

@@ -68,8 +68,9 @@ def test_distiller_trains_on_mixed_batches_with_both_labels():
 
 def test_mixup_needs_the_distilled_stages():
     assert get_recipe("fmnist_quick", ["mixup=0.2"]).mixup == 0.2
-    with pytest.raises(ValueError, match=r"mixup=0.2 mixes the batches .* needs distill=true"):
-        get_recipe("fmnist_quick", ["mixup=0.2", "distill=false"])
+    for off in ("distill=false", "train_student=false"):
+        with pytest.raises(ValueError, match=r"mixup=0.2 mixes the batches .* needs distill=true"):
+            get_recipe("fmnist_quick", ["mixup=0.2", off])
     with pytest.raises(ValueError, match=r"mixup=-1 must be a number >= 0"):
         get_recipe("fmnist_quick", ["mixup=-1"])
 
