@@ -70,6 +70,24 @@ def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
         train(small_recipe("teacher_epochs=4"), tmp_path, "one_device", fmnist_data_dir)
 
 
+def test_the_recipes_mixup_and_seed_reach_every_distilled_stage(
+    fmnist_data_dir, tmp_path, monkeypatch
+):
+    made = []
+
+    class Recording(trainer.Distiller):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "Distiller", Recording)
+    recipe = small_recipe("mixup=0.3", "seed=7", "train_limit=128", "eval_limit=64")
+    summary = train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
+    assert [s["name"] for s in summary["stages"]] == ["teacher", "step1", "step3", "step4"]
+    # The teacher trains alone; steps 1, 3 and 4 distil, each with the recipe's mixup.
+    assert made == [{"mixup": 0.3, "seed": 7}] * 3
+
+
 def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path):
     recipe = small_recipe("distill=false")
     summary = train(recipe, tmp_path, two_cpu_strategy(), fmnist_data_dir, verbose=0)
