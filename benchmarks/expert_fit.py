@@ -2,8 +2,9 @@
 
 For every seed and variant that ``benchmarks.expert_ablation`` finished under
 ``ROOT/SETTING``, the step-3 model (real-valued kernels) and the step-4 model (binary) are
-scored on the training images as stored (no augmentation), the validation split and the
-test split. Capacity that only fits shows as a train gain without a held-out one.
+scored on the training images it trained on, as stored (no augmentation; the first
+``train_limit`` of them if the recipe sets one), the validation split and the test split.
+Capacity that only fits shows as a train gain without a held-out one.
 
     python -m benchmarks.expert_fit --root runs/experts \\
         --setting fmnist_experts_teacher_weightsfmnist_teacher2_widths3264128_lcefalse
@@ -40,6 +41,8 @@ def scores(run: RunDir, stage: str) -> dict[str, float]:
                 500,
                 shuffle=False,
                 augment=False,
+                # The images the run trained on: a train_limit run saw only the first ones.
+                take=recipe.train_limit if split == "train" else None,
                 validation_fraction=recipe.validation_fraction,
             ),
         )
