@@ -89,7 +89,8 @@ def main() -> None:
         f"expert_fit_{args.setting}",
         f"Where the experts' weights go: fit and held-out top-1, `{args.setting}`",
         "Top-1 % of each finished variant of the ablation, after step 3 (real-valued kernels) "
-        "and step 4 (binary), on the training images as stored (no augmentation), the "
+        "and step 4 (binary), on the training images the run trained on, as stored (no "
+        "augmentation; the first `train_limit` when the recipe sets one), the "
         "validation split and the test split. Mean difference of the expert variants from "
         f"{BASELINE}, per stage: {gains}.\n\n" + table,
         f"python -m benchmarks.expert_fit --setting {args.setting} --root {args.root}",
