@@ -9,7 +9,7 @@ import larq_compute_engine as lce
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.export.audit import AuditReport, audit
-from ebn_tf.export.graph import inference_model
+from ebn_tf.export.graph import border_form, inference_model
 from ebn_tf.layers import EBConv2D
 
 TARGETS = ("arm", "xcore")
@@ -118,6 +118,12 @@ def _check_exportable(model: keras.Model) -> None:
                     "finish step 4, or call ebn_tf.layers.set_binary_weights(model, True)."
                 )
             _check_sign_quantizers(layer, allow_none=False)
+            if border_form(layer) is None:
+                raise ExportError(
+                    f"Layer {layer.name!r} has the border {layer.spatial_padding}, which is "
+                    "neither SAME's nor SAME's reversed: LCE would run it float or fuse it "
+                    "into SAME and move its grid. Fix: padding 'same' or 'symmetric'."
+                )
         elif isinstance(layer, LARQ_LAYERS):
             _check_larq_layer(layer)
         elif not type(layer).__module__.startswith("tf_keras."):

@@ -15,8 +15,30 @@ import numpy as np
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import EBConv2D
-from ebn_tf.layers.ebconv import channel_scale, gate_logits, pad_border
+from ebn_tf.layers.borders import borders, pad_border
+from ebn_tf.layers.ebconv import channel_scale, gate_logits
 from ebn_tf.layers.grouped_conv import grouped_conv2d
+
+
+def border_form(source: EBConv2D) -> str | None:
+    """How ``source``'s border is exported: ``"same"`` (as it is: SAME, or an explicit
+    border of 1s, which LCE fuses), ``"reversed"``, or None (LCE cannot run it binary).
+
+    A border only before the image (PyTorch's on even sizes at stride 2: the trailing row
+    is never read) is not SAME's, which pads after; as an explicit border LCE 0.16 leaves
+    it float (zeros) or fuses it into SAME and moves the grid (1s; docs/design/lce.md).
+    Reversed in height and width, the image has that border after it, where SAME puts it:
+    the conv runs on the reversed image with the kernel reversed in (kh, kw), and its
+    output is reversed back. Gate and channel scaling read the global average, which the
+    reversal does not change.
+    """
+    own = source.spatial_padding
+    same = borders(source.input_shape, source.kernel_size, source.strides, "same")
+    if own is None or own == same:
+        return "same"
+    if tuple(pair[::-1] for pair in own) == same:
+        return "reversed"
+    return None
 
 
 class ExpertSwitch(keras.layers.Layer):
@@ -26,8 +48,10 @@ class ExpertSwitch(keras.layers.Layer):
         super().__init__(name=source.name, **kwargs)
         self.conditional = conditional
         self.strides = source.strides
-        self.spatial_padding = source.spatial_padding
-        self.conv_padding = source.conv_padding
+        self.reverse = border_form(source) == "reversed"
+        padding = "same" if self.reverse else source.padding
+        self.spatial_padding = source.explicit_borders(source.input_shape, padding)
+        self.conv_padding = "VALID" if self.spatial_padding or padding == "valid" else "SAME"
         self.pad_value = source.pad_value
         self.groups = source.groups
         self.input_quantizer = source.input_quantizer
@@ -37,6 +61,8 @@ class ExpertSwitch(keras.layers.Layer):
             else list(range(source.num_experts))
         )
         kernel = source.kernel.numpy()
+        if self.reverse:
+            kernel = kernel[:, ::-1, ::-1]
         # The forward of every sign quantizer LCE fuses (sign(0) = 1, as larq's).
         self.kernels = np.where(kernel >= 0, 1.0, -1.0).astype("float32")
         self.scale = source.scale.numpy()
@@ -55,6 +81,8 @@ class ExpertSwitch(keras.layers.Layer):
         return pad_border(self.input_quantizer(x), self.spatial_padding, self.pad_value)
 
     def _leaf(self, x: tf.Tensor, expert: int) -> tf.Tensor:
+        if self.reverse:
+            x = tf.reverse(x, [1, 2])
         # One binary conv per group: LCE's grouped bconv needs its indirect-BGEMM kernel,
         # which computes wrong results when an IF branch runs a second time.
         outputs = grouped_conv2d(
@@ -66,6 +94,8 @@ class ExpertSwitch(keras.layers.Layer):
             formulation="per_group",
             prepare=self._binarise,
         )
+        if self.reverse:
+            outputs = tf.reverse(outputs, [1, 2])
         return outputs * tf.constant(self.scale)
 
     def _tree(self, x: tf.Tensor, index: tf.Tensor, experts: list[int]) -> tf.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import larq as lq
 
 from ebn_tf._keras import keras, tf
+from ebn_tf.layers.borders import PADDINGS, borders, output_size, pad_border
 from ebn_tf.layers.grouped_conv import grouped_conv2d
 
 GATE_ACTIVATIONS = ("softmax", "sigmoid")
@@ -12,25 +13,26 @@ EXECUTIONS = ("partition", "kernel_mix", "mask_sum")
 PAD_VALUES = (0.0, 1.0)
 
 
+def _release_gate_initializer():
+    # PyTorch's nn.Linear default, U(+-1/sqrt(fan_in)), shrunk 9x as the released
+    # training's AdamW shrinks the gate through step 1, where it is forced to expert 0 and
+    # gets no gradient (EBNET.md section 4; issue 28): the gate step 3 starts from there.
+    return keras.initializers.VarianceScaling(1 / (3 * 9**2), "fan_in", "uniform")
+
+
+# Named start states of the gate kernel (its bias starts at zero).
+GATE_INITIALIZERS = {
+    "glorot_uniform": lambda: keras.initializers.GlorotUniform(),
+    "release": _release_gate_initializer,
+    "zeros": lambda: keras.initializers.Zeros(),
+}
+
+
 def _pair(value, name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}.")
     return pair
-
-
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
-def pad_border(x: tf.Tensor, borders, value: float = 0.0) -> tf.Tensor:
-    """``x`` with ``borders`` (``((top, bottom), (left, right))``) of ``value`` around its
-    height and width; ``x`` itself when ``borders`` is None."""
-    if borders is None:
-        return x
-    return tf.pad(x, [(0, 0), *borders, (0, 0)], constant_values=value)
 
 
 def gate_logits(pooled: tf.Tensor, kernel, bias) -> tf.Tensor:
@@ -88,7 +90,8 @@ class EBConv2D(lq.layers_base.BaseLayer):
         num_experts: number of expert kernels N (>= 1). With 1 there is no gate.
         strides: int or pair.
         groups: grouped convolution groups; divides input channels and ``filters``.
-        padding: ``"same"`` or ``"valid"``.
+        padding: ``"same"``, ``"valid"`` or ``"symmetric"`` (PyTorch's ``k // 2`` on both
+            sides, as the released code; see ``ebn_tf.layers.borders``).
         pad_value: value of the padded border of the binarised input, 1.0 (which the LCE
             converter fuses on every target) or 0.0 (the paper; fused on ARM only). Real
             inputs (``binary_activations=False`` or no ``input_quantizer``) are padded
@@ -102,6 +105,9 @@ class EBConv2D(lq.layers_base.BaseLayer):
         force_expert: ``None`` or the expert index every sample is sent to.
         execution: ``"partition"``, ``"kernel_mix"`` or ``"mask_sum"`` (see above).
         kernel_initializer: initializer applied to each expert kernel separately.
+        gate_initializer: initializer of the gate kernel: a name of ``GATE_INITIALIZERS``
+            (``"release"``: the released training's gate as step 3 receives it) or any
+            Keras initializer.
         input_quantizer: larq quantizer of the input (None: real-valued inputs).
         kernel_quantizer: larq quantizer of the expert kernels (None: real-valued kernels).
         kernel_constraint: constraint on the stacked ``(N, kh, kw, C_in / groups, filters)``
@@ -131,6 +137,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
         force_expert: int | None = None,
         execution: str = "partition",
         kernel_initializer="glorot_uniform",
+        gate_initializer="glorot_uniform",
         input_quantizer="ste_sign",
         kernel_quantizer="ste_sign",
         kernel_constraint=None,
@@ -144,8 +151,8 @@ class EBConv2D(lq.layers_base.BaseLayer):
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
         if filters % groups:
             raise ValueError(f"groups={groups} must divide filters={filters}.")
-        if padding not in ("same", "valid"):
-            raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}.")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
         if float(pad_value) not in PAD_VALUES:
             raise ValueError(f"pad_value must be one of {PAD_VALUES}, got {pad_value!r}.")
         if gate_activation not in GATE_ACTIVATIONS:
@@ -168,6 +175,9 @@ class EBConv2D(lq.layers_base.BaseLayer):
         self.force_expert = force_expert
         self.execution = execution
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        if isinstance(gate_initializer, str) and gate_initializer in GATE_INITIALIZERS:
+            gate_initializer = GATE_INITIALIZERS[gate_initializer]()
+        self.gate_initializer = keras.initializers.get(gate_initializer)
         self.kernel_quantizer = lq.quantizers.get_kernel_quantizer(kernel_quantizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.input_spec = keras.layers.InputSpec(ndim=4)
@@ -213,7 +223,9 @@ class EBConv2D(lq.layers_base.BaseLayer):
         self.scale = self.add_weight(name="scale", shape=(self.filters,), initializer="ones")
         if self.num_experts > 1:
             self.gate_kernel = self.add_weight(
-                name="gate_kernel", shape=(channels, self.num_experts), initializer="glorot_uniform"
+                name="gate_kernel",
+                shape=(channels, self.num_experts),
+                initializer=self.gate_initializer,
             )
             self.gate_bias = self.add_weight(
                 name="gate_bias", shape=(self.num_experts,), initializer="zeros"
@@ -226,26 +238,35 @@ class EBConv2D(lq.layers_base.BaseLayer):
             self.scaling_kernel2 = self.add_weight(
                 name="scaling_kernel2", shape=(hidden, self.filters), initializer="glorot_uniform"
             )
-        self.spatial_padding = self._spatial_padding(input_shape)
+        self.spatial_padding = self.explicit_borders(input_shape, self.padding)
         self.output_spatial = self.compute_output_shape(input_shape)[1:3]
         super().build(input_shape)
 
-    def _spatial_padding(self, input_shape) -> tuple[tuple[int, int], tuple[int, int]] | None:
-        """Explicit border for ``pad_value`` 1 on binarised inputs: TF's SAME pads zeros."""
-        if (
-            self.padding == "valid"
-            or self.pad_value == 0.0
-            or not self._quantizes_inputs
-            or self.kernel_size == (1, 1)
-        ):
+    def explicit_borders(self, input_shape, padding: str):
+        """The explicit border the expert convs' input gets under ``padding`` (then
+        convolved "VALID"), or None where TF's SAME padding gives the same border of the
+        same value: ``spatial_padding`` is this for the layer's own ``padding``."""
+        ones = self._quantizes_inputs and self.pad_value == 1.0
+        if padding == "valid" or (padding == "same" and not ones):
             return None
         sizes = input_shape[1:3]
         if any(size is None for size in sizes):
             raise ValueError(
-                f"{self.name}: pad_value=1.0 needs static spatial input dimensions; give the "
-                "model's Input a fixed height and width, or use pad_value=0.0."
+                f"{self.name}: padding={padding!r} with pad_value={self.pad_value} needs "
+                "static spatial input dimensions; give the model's Input a fixed height and "
+                "width."
             )
-        return self._same_borders(input_shape)
+        wanted = borders(input_shape, self.kernel_size, self.strides, padding)
+        if not any(sum(pair) for pair in wanted):
+            return None
+        if not ones and wanted == borders(input_shape, self.kernel_size, self.strides, "same"):
+            return None
+        return wanted
+
+    @property
+    def border_value(self) -> float:
+        """The value of the explicit border: ``pad_value`` on binarised inputs, else 0."""
+        return self.pad_value if self._quantizes_inputs else 0.0
 
     def _get_quantizer(self, name: str):
         # larq's hook: the kernel variable becomes a QuantizedVariable of this quantizer.
@@ -346,7 +367,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
         sample's mask (measured; the most at stride 2).
         """
         if self.conv_padding == "SAME":
-            x = pad_border(x, self._same_borders(x.shape))
+            x = pad_border(x, borders(x.shape, self.kernel_size, self.strides, "same"))
         batch, groups, experts = tf.shape(x)[0], self.groups, self.num_experts
         (out_h, out_w), channels = grad.shape[1:3], x.shape[-1]
         per_group = (channels // groups, self.filters // groups)
@@ -388,13 +409,6 @@ class EBConv2D(lq.layers_base.BaseLayer):
             )
         return kernel_grad, products
 
-    def _same_borders(self, shape) -> tuple[tuple[int, int], tuple[int, int]]:
-        """The (before, after) borders of "same" padding for an input of ``shape``."""
-        return tuple(
-            _same_padding(int(size), k, s)
-            for size, k, s in zip(shape[1:3], self.kernel_size, self.strides)
-        )
-
     def _kernel_mix_conv(self, x, kernels, gate, index) -> tf.Tensor:
         """The partitioned conv, with the released training's gate gradient.
 
@@ -435,7 +449,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
 
     def call(self, inputs, training=None):
         x = self.input_quantizer(inputs) if self._quantizes_inputs else inputs
-        x = pad_border(x, self.spatial_padding, self.pad_value)
+        x = pad_border(x, self.spatial_padding, self.border_value)
         kernels = self.expert_kernels()
         # Every per-sample and per-channel factor is gathered into one (batch, 1, 1, C)
         # tensor, so the feature map is multiplied once, forward and backward.
@@ -480,14 +494,10 @@ class EBConv2D(lq.layers_base.BaseLayer):
 
     def compute_output_shape(self, input_shape):
         input_shape = tf.TensorShape(input_shape)
-        sizes = []
-        for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides):
-            if size is None:
-                sizes.append(None)
-            elif self.padding == "same":
-                sizes.append(-(-size // s))
-            else:
-                sizes.append((size - k) // s + 1)
+        sizes = [
+            None if size is None else output_size(size, k, s, self.padding)
+            for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides)
+        ]
         return tf.TensorShape([input_shape[0], *sizes, self.filters])
 
     def get_config(self):
@@ -507,6 +517,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
             "force_expert": self.force_expert,
             "execution": self.execution,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            "gate_initializer": keras.initializers.serialize(self.gate_initializer),
             # input_quantizer is in larq's base config.
             "kernel_quantizer": lq.quantizers.serialize(self.kernel_quantizer),
             "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ebn_tf._keras import keras
 from ebn_tf.layers import EBConv2D
+from ebn_tf.layers.borders import borders
 from ebn_tf.models.config import EBNetConfig
 from ebn_tf.models.presets import get_config
 
@@ -43,26 +44,49 @@ def build(name_or_config: str | EBNetConfig, **overrides) -> keras.Model:
     return keras.Model(inputs, outputs, name=config.name)
 
 
-def _conv_bn_relu(x, name: str, filters: int, kernel_size: int, strides: int = 1):
-    x = layers.Conv2D(filters, kernel_size, strides, padding="same", use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
-    return layers.ReLU(name=f"{name}_relu")(x)
+def _bordered(x, config: EBNetConfig, name: str, kernel_size: int, strides: int):
+    """``x`` and the Keras padding of a real conv or pool under ``config.border``: an
+    explicit zero border and "valid" where the border is not TF's "same"."""
+    if config.border == "same":
+        return x, "same"
+    kernel, stride = (kernel_size,) * 2, (strides,) * 2
+    wanted = borders(x.shape, kernel, stride, config.border)
+    if wanted == borders(x.shape, kernel, stride, "same"):
+        return x, "same"
+    # A zero border is exact for the max-pool too: it follows a ReLU.
+    return layers.ZeroPadding2D(wanted, name=f"{name}_pad")(x), "valid"
+
+
+def _conv_bn_relu(x, config: EBNetConfig, name: str, filters: int, kernel_size: int, strides=1):
+    x, padding = _bordered(x, config, name, kernel_size, strides)
+    x = layers.Conv2D(filters, kernel_size, strides, padding, use_bias=False, name=name)(x)
+    return layers.ReLU(name=f"{name}_relu")(_real_bn(x, config, f"{name}_bn"))
+
+
+def _real_bn(x, config: EBNetConfig, name: str):
+    """A BatchNorm of the real-valued paths (stem, shortcuts)."""
+    return layers.BatchNormalization(
+        momentum=BN_MOMENTUM, epsilon=config.real_bn_epsilon, name=name
+    )(x)
+
+
+def _max_pool(x, config: EBNetConfig):
+    x, padding = _bordered(x, config, "stem_pool", 3, 2)
+    return layers.MaxPool2D(3, 2, padding=padding, name="stem_pool")(x)
 
 
 def _stem(x, config: EBNetConfig):
     width = config.stem_width
     if config.stem == "conv3x3":
-        return _conv_bn_relu(x, "stem_conv", width, 3, config.stem_strides)
+        return _conv_bn_relu(x, config, "stem_conv", width, 3, config.stem_strides)
     if config.stem == "resnet":
-        x = _conv_bn_relu(x, "stem_conv", width, 7, 2)
-        return layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
+        return _max_pool(_conv_bn_relu(x, config, "stem_conv", width, 7, 2), config)
     # dabnn stem: conv s2, then a strided conv branch beside a max-pool branch.
-    x = _conv_bn_relu(x, "stem_conv1", width // 2, 3, 2)
-    branch = _conv_bn_relu(x, "stem_branch_conv1", width // 4, 1)
-    branch = _conv_bn_relu(branch, "stem_branch_conv2", width // 2, 3, 2)
-    pooled = layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
-    x = layers.Concatenate(name="stem_concat")([branch, pooled])
-    return _conv_bn_relu(x, "stem_conv2", width, 1)
+    x = _conv_bn_relu(x, config, "stem_conv1", width // 2, 3, 2)
+    branch = _conv_bn_relu(x, config, "stem_branch_conv1", width // 4, 1)
+    branch = _conv_bn_relu(branch, config, "stem_branch_conv2", width // 2, 3, 2)
+    x = layers.Concatenate(name="stem_concat")([branch, _max_pool(x, config)])
+    return _conv_bn_relu(x, config, "stem_conv2", width, 1)
 
 
 def _block(x, config: EBNetConfig, prefix: str, width: int, groups: int, strides: int):
@@ -77,7 +101,9 @@ def _residual_conv(
     x, config: EBNetConfig, name: str, filters: int, kernel_size: int, strides: int, groups: int
 ):
     """``PReLU(conv(BN(x))) + shortcut(x)``: every binary conv has its own residual."""
-    y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    y = layers.BatchNormalization(
+        momentum=BN_MOMENTUM, epsilon=config.block_bn_epsilon, name=f"{name}_bn"
+    )(x)
     # The real twin uses the same layer with binarisation off: Keras' grouped Conv2D runs
     # ~5x slower on CPU than the tf.nn.conv2d grouped kernel that EBConv2D calls.
     y = EBConv2D(
@@ -86,8 +112,10 @@ def _residual_conv(
         num_experts=config.num_experts,
         strides=strides,
         groups=groups,
+        padding=config.border,
         pad_value=config.pad_value,
         gate_activation=config.gate_activation,
+        gate_initializer=config.gate_initializer,
         channel_scaling=config.channel_scaling,
         binary_weights=config.binary,
         binary_activations=config.binary,
@@ -110,9 +138,9 @@ def _shortcut(x, config: EBNetConfig, name: str, filters: int, strides: int):
         x = layers.AveragePooling2D(strides, padding="same", name=f"{name}_pool")(x)
     if config.shortcut == "simple":
         x = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_conv")(x)
-        return layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+        return _real_bn(x, config, f"{name}_bn")
     for index, width in enumerate((x.shape[-1] // 4, filters), start=1):
         x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_conv{index}")(x)
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn{index}")(x)
+        x = _real_bn(x, config, f"{name}_bn{index}")
         x = layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu{index}")(x)
     return x

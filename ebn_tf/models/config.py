@@ -6,9 +6,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from ebn_tf._fields import Rule, check_fields, replace_known
-from ebn_tf.layers.ebconv import EXECUTIONS, GATE_ACTIVATIONS, PAD_VALUES
+from ebn_tf.layers.ebconv import EXECUTIONS, GATE_ACTIVATIONS, GATE_INITIALIZERS, PAD_VALUES
 
 STEMS = ("dabnn", "resnet", "conv3x3")
+BORDERS = ("same", "symmetric")
 SHORTCUTS = ("decomposed", "simple")
 STAGE_FIELDS = ("widths", "blocks", "groups", "strides")
 # LCE's grouped binary conv works only on a multiple of 32 input channels per group.
@@ -18,8 +19,10 @@ _CHOICES = {
     "stem": STEMS,
     "shortcut": SHORTCUTS,
     "gate_activation": GATE_ACTIVATIONS,
+    "gate_initializer": tuple(GATE_INITIALIZERS),
     "execution": EXECUTIONS,
     "pad_value": PAD_VALUES,
+    "border": BORDERS,
 }
 # What each field allows beyond its annotated type (see ``check_fields``).
 _RULES: dict[str, Rule] = {
@@ -32,6 +35,7 @@ _RULES: dict[str, Rule] = {
         for field in ("input_shape", *STAGE_FIELDS)
     },
     "input_std": (lambda v: all(x > 0 for x in v), "> 0"),
+    **{field: (lambda v: v > 0, "> 0") for field in ("block_bn_epsilon", "real_bn_epsilon")},
     **{
         field: (lambda v, allowed=allowed: v in allowed, f"among {allowed}")
         for field, allowed in _CHOICES.items()
@@ -66,9 +70,17 @@ class EBNetConfig:
         aggregation: add the 1x1 aggregation conv after grouped 3x3 convs.
         num_experts: experts per binary conv.
         binary: binary EBConvs (True) or the real-valued twin (False).
-        gate_activation, channel_scaling, pad_value, execution: see ``EBConv2D``.
+        gate_activation, gate_initializer, channel_scaling, pad_value, execution: see
+            ``EBConv2D``.
         shortcut: downsample shortcut, ``"decomposed"`` (AvgPool, 1x1 C->C/4, 1x1 C/4->C_out,
             each with BN + PReLU) or ``"simple"`` (AvgPool, 1x1, BN).
+        border: border of strided convs and the stem's max-pool: ``"same"`` (TensorFlow's)
+            or ``"symmetric"`` (PyTorch's ``k // 2``, the released code's; on even sizes
+            with stride 2 its grid starts one pixel earlier; see ``ebn_tf.layers.borders``).
+        block_bn_epsilon: epsilon of the BatchNorms before the binary convs (the release:
+            1e-4).
+        real_bn_epsilon: epsilon of the stem's and the shortcuts' BatchNorms (the release:
+            PyTorch's 1e-5).
         lce: the model is meant for LCE export: reject grouped binary convs whose input
             channels per group are not a multiple of 32.
     """
@@ -89,10 +101,15 @@ class EBNetConfig:
     num_experts: int = 4
     binary: bool = True
     gate_activation: str = "softmax"
+    gate_initializer: str = "glorot_uniform"
     channel_scaling: bool = True
     pad_value: float = 1.0
     execution: str = "partition"
     shortcut: str = "decomposed"
+    border: str = "same"
+    # Keras' default; the release's are 1e-4 and 1e-5 (ebnet_imagenet_official).
+    block_bn_epsilon: float = 1e-3
+    real_bn_epsilon: float = 1e-3
     lce: bool = True
 
     def __post_init__(self):

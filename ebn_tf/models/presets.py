@@ -52,6 +52,22 @@ def get_config(name_or_config: str | EBNetConfig, **overrides) -> EBNetConfig:
 # per group, which LCE cannot run as grouped binary convs.
 register(EBNetConfig(name="ebnet_imagenet", lce=False))
 
+# The same topology with the released code's conventions, to run its checkpoint exactly
+# (ebn_tf.zoo.import_official): PyTorch's borders on strided convs, a zero border on the
+# sign maps and PyTorch's BatchNorm epsilons. ebnet_imagenet stays the one to train:
+# a border of +1 is LCE's fast path on every target.
+register(
+    EBNetConfig(
+        name="ebnet_imagenet_official",
+        lce=False,
+        border="symmetric",
+        pad_value=0.0,
+        block_bn_epsilon=1e-4,
+        real_bn_epsilon=1e-5,
+    ),
+    with_teacher=False,
+)
+
 # The Bi-Real / Real-to-Binary binary ResNet-18 body: 1.676e9 BOPs.
 register(
     EBNetConfig(

@@ -2,6 +2,7 @@
 
     model = ebn_tf.zoo.load("ebnet_fmnist")          # Keras model, 0-255 images -> logits
     path = ebn_tf.zoo.download("ebnet_fmnist", "tflite")
+    model = ebn_tf.zoo.import_official("model_binary_ebresnet.pth.tar")  # the release's
 
 Files are cached under the Keras cache dir (``EBN_ZOO_CACHE`` overrides it); a mirror
 (``mirror=`` or ``EBN_ZOO_MIRROR``: a base URL or a local directory) replaces the default
@@ -10,10 +11,15 @@ host.
 
 from ebn_tf.zoo.files import CACHE_ENV, MIRROR_ENV, cache_dir, download
 from ebn_tf.zoo.loading import evaluate, load
+from ebn_tf.zoo.official import ImportReport, OfficialCheckpoint, import_official
 from ebn_tf.zoo.registry import ZooFile, ZooModel, get, names
+from ebn_tf.zoo.torch_checkpoint import CheckpointError, read_state_dict
 
 __all__ = [
     "CACHE_ENV",
+    "CheckpointError",
+    "ImportReport",
+    "OfficialCheckpoint",
     "MIRROR_ENV",
     "ZooFile",
     "ZooModel",
@@ -21,6 +27,8 @@ __all__ = [
     "download",
     "evaluate",
     "get",
+    "import_official",
     "load",
     "names",
+    "read_state_dict",
 ]
