@@ -8,6 +8,13 @@ they should. ``--step1_root`` starts every variant, the 1-expert one too, from t
 of another setting's 1-expert runs (to change only steps 3 and 4, e.g. with mixup). Runs
 resume; finished ones are read back from their ``summary.json``.
 
+Paired statistics: per seed, every other variant is paired with that seed's ``e1``. Both
+finished runs' final models are rescored on the test images in their fixed order, and the
+table gives each seed's discordant images (only the variant right : only e1 right), the
+McNemar exact two-sided p-value of the pair (the noise of the finite test set for those two
+trained models), and the margin over e1 in points, its mean over seeds with a Student-t 95%
+interval (the noise between seeds; none with one seed).
+
     python -m benchmarks.expert_ablation --variants e1,e4_partition,e4_kernel_mix
     python -m benchmarks.expert_ablation --recipe fmnist_experts --variants e1,e4_kernel_mix \\
         --seeds 0,1 --root runs/experts
@@ -29,8 +36,10 @@ import numpy as np
 
 import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
 from benchmarks.report import markdown_table, write_section
+from ebn_tf import data
+from ebn_tf.analysis.paired import McNemar, mcnemar_exact, mean_interval, predictions_correct
 from ebn_tf.apps.checkout import zoo_mirror
-from ebn_tf.training import get_recipe, train
+from ebn_tf.training import RunDir, get_recipe, train
 
 BASELINE = "e1"
 VARIANTS = {
@@ -68,8 +77,13 @@ def model_overrides(args, variant: str) -> dict:
     return fields
 
 
+def run_path(args, seed: int, variant: str) -> Path:
+    """The run directory of ``variant`` for ``seed``."""
+    return Path(args.root) / setting(args) / f"seed{seed}" / variant
+
+
 def run_variant(args, seed: int, variant: str) -> dict:
-    root = Path(args.root) / setting(args) / f"seed{seed}"
+    root = run_path(args, seed, variant).parent
     overrides = [
         "model=ebnet_fmnist",
         f"seed={seed}",
@@ -82,6 +96,48 @@ def run_variant(args, seed: int, variant: str) -> dict:
         overrides.append(f"step1_run={root / BASELINE}")
     recipe = get_recipe(args.recipe, overrides)
     return train(recipe, root / variant, verbose=2, mirror=zoo_mirror())
+
+
+def rescored_correct(path: Path) -> np.ndarray:
+    """Per-image correctness of the finished run's final model on the test split, in the
+    split's fixed order (unshuffled), so two runs' results pair image for image."""
+    run = RunDir(path)
+    recipe = run.recipe()
+    test = data.load(
+        recipe.dataset,
+        "test",
+        500,
+        shuffle=False,
+        augment=False,
+        validation_fraction=recipe.validation_fraction,
+    )
+    return predictions_correct(run.model(), test)
+
+
+def paired_columns(pairs: list[McNemar]) -> list[str]:
+    """The margin over e1 with its 95% interval over seeds, each seed's McNemar p and
+    discordant counts; dashes for e1 itself."""
+    if not pairs:
+        return ["-", "-", "-"]
+    mean, low, high = mean_interval([pair.margin for pair in pairs])
+    interval = f"[{low:+.2f}, {high:+.2f}]" if len(pairs) > 1 else "[1 seed: none]"
+    return [
+        f"{mean:+.2f} {interval}",
+        " / ".join(f"{pair.p_value:.2g}" for pair in pairs),
+        " / ".join(f"{pair.a_only}:{pair.b_only}" for pair in pairs),
+    ]
+
+
+def check_rescored(variant: str, seed: int, correct: np.ndarray, test: float) -> None:
+    """Warn if the rescored final model's top-1 is not the run's own test top-1 (more than
+    an image apart): the paired statistics would then be about another model."""
+    rescored = 100 * correct.mean()
+    if abs(rescored - test) > 100 * 1.5 / correct.size:
+        print(
+            f"WARNING: {variant} seed {seed} rescores to {rescored:.2f}% on the test images, "
+            f"its run reported {test:.2f}%.",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -106,6 +162,7 @@ def main() -> None:
         )
     seeds = [int(seed) for seed in args.seeds.split(",")]
     results = {variant: [] for variant in variants}
+    pairs = {variant: [] for variant in variants}
     for seed in seeds:
         for variant in variants:
             start = time.perf_counter()
@@ -120,6 +177,21 @@ def main() -> None:
             )
             seconds = time.perf_counter() - start
             print(f"{variant} seed {seed}: {results[variant][-1]} ({seconds:.0f} s)", flush=True)
+        if len(variants) == 1:
+            continue  # nothing to pair e1 with
+        base_correct = rescored_correct(run_path(args, seed, BASELINE))
+        check_rescored(BASELINE, seed, base_correct, results[BASELINE][-1]["test"])
+        for variant in variants[1:]:
+            correct = rescored_correct(run_path(args, seed, variant))
+            check_rescored(variant, seed, correct, results[variant][-1]["test"])
+            pairs[variant].append(mcnemar_exact(correct, base_correct))
+            pair = pairs[variant][-1]
+            print(
+                f"{variant} vs {BASELINE} seed {seed}: margin {pair.margin:+.2f}, only "
+                f"{variant} {pair.a_only}, only {BASELINE} {pair.b_only}, McNemar p "
+                f"{pair.p_value:.3g}",
+                flush=True,
+            )
     base = np.mean([r["test"] for r in results[BASELINE]])
     rows = []
     for variant, runs in results.items():
@@ -133,6 +205,7 @@ def main() -> None:
                 " / ".join(f"{t:.2f}" for t in tests),
                 f"{np.mean([r['step3'] for r in runs]):.2f}",
                 " / ".join(f"{r['minutes']:.0f}" for r in runs),
+                *paired_columns(pairs[variant]),
             ]
         )
     header = [
@@ -143,6 +216,9 @@ def main() -> None:
         "per seed",
         "step 3 val % (mean)",
         "minutes per seed",
+        f"margin vs {BASELINE} [95% CI]",
+        "McNemar p per seed",
+        f"only it : only {BASELINE} right, per seed",
     ]
     table = markdown_table(header, rows)
     print(table)
@@ -156,7 +232,12 @@ def main() -> None:
         f"expert_ablation_{setting(args)}",
         f"Do experts pay? `{setting(args)}` on ebnet_fmnist",
         f"Seeds {seeds}; overrides on every run: {extra}. Per seed, every variant starts step 3 "
-        f"from {step1}; test top-1 on the 10,000 test images.\n\n" + table,
+        f"from {step1}; test top-1 on the 10,000 test images. Paired with {BASELINE} per "
+        "seed, both final models rescored on the test images: the margin in points, its "
+        "mean over seeds with a Student-t 95% interval (the spread between seeds; none with "
+        "one seed); McNemar's exact two-sided p of each seed's pair (the noise of the finite "
+        "test set for those two trained models, not between seeds), from the images only "
+        f"one of the two gets right (variant : {BASELINE}).\n\n" + table,
         f"python -m benchmarks.expert_ablation --recipe {args.recipe} --variants {args.variants} "
         f"--seeds {args.seeds} --root {args.root}"
         + "".join(f" --override '{o}'" for o in args.override)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ebn_tf._keras import keras
-from ebn_tf.layers import expert_layers, selected_experts
+from ebn_tf.layers import expert_layers, selected_experts, usage_entropy_bits
 
 # A layer sending more than this share of samples to one expert is reported as collapsed.
 COLLAPSE_SHARE = 0.95
@@ -44,8 +44,7 @@ class LayerUsage:
 
     @property
     def entropy_bits(self) -> float:
-        p = self.shares[self.shares > 0]
-        return float(-(p * np.log2(p)).sum())
+        return usage_entropy_bits(self.counts)
 
     @property
     def max_entropy_bits(self) -> float:
