@@ -9,6 +9,7 @@ from ebn_tf.layers.policy import (
     selected_experts,
     set_binary_weights,
     set_forced_expert,
+    usage_entropy_bits,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "selected_experts",
     "set_binary_weights",
     "set_forced_expert",
+    "usage_entropy_bits",
 ]

@@ -68,6 +68,14 @@ def selected_experts(model: keras.Model, images, batch_size: int = 256) -> dict[
     return {name: np.concatenate(parts) for name, parts in chosen.items()}
 
 
+def usage_entropy_bits(counts) -> float:
+    """Entropy in bits of a gate's usage (samples per expert): ``log2(N)`` when every
+    expert gets the same share, 0 when one expert gets every sample."""
+    counts = np.asarray(counts, np.float64)
+    shares = counts[counts > 0] / max(counts.sum(), 1)
+    return float(-(shares * np.log2(shares)).sum())
+
+
 def load_first_expert(target: keras.Model, source: keras.Model) -> None:
     """Copy ``source``'s weights into ``target`` of the same topology, whatever either's
     number of experts: each expert layer of ``target`` gets ``source``'s expert 0 in every

@@ -22,6 +22,10 @@ from ebn_tf.training.distribute import check_batch, is_chief, make_strategy
 from ebn_tf.training.recipe import Recipe, StageConfig
 from ebn_tf.training.run_dir import FINAL_WEIGHTS, STAGE_RESULT, RunDir
 from ebn_tf.training.schedule import WarmupStepDecay
+from ebn_tf.training.usage_log import ExpertUsageLog
+
+# Validation images whose routing is logged each epoch (ExpertUsageLog).
+USAGE_IMAGES = 1024
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -225,6 +229,11 @@ class _Run:
             )
         return init
 
+    def _usage_images(self) -> np.ndarray:
+        batches = -(-USAGE_IMAGES // self.recipe.batch_size)
+        images = [x.numpy() for x, _ in self.datasets["validation"].take(batches)]
+        return np.concatenate(images)[:USAGE_IMAGES]
+
     def stage(self, stage: StageConfig) -> dict:
         stage_dir = self.dir.stage_dir(stage.name)
         result_file = self.dir.result_file(stage.name)
@@ -285,6 +294,8 @@ class _Run:
         _keep_epochs(metrics, resumed)
         callbacks = [StopOnNaN(stage.name, backup)]
         if resumed < stage.epochs:
+            if stage.model == "student":
+                callbacks.append(ExpertUsageLog(model, self._usage_images()))
             callbacks += [
                 EpochSeconds(),
                 keras.callbacks.TensorBoard(str(stage_dir / "logs")),

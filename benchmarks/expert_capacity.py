@@ -1,0 +1,264 @@
+"""Do our experts add usable capacity? Memorise shuffled labels: 1 expert against 4.
+
+With the labels of a few thousand training images shuffled, nothing generalises: the
+training top-1 a model reaches is what its weights can store. Per image count and seed,
+one 1-expert step 1 (real weights, binary activations) is trained, and every variant
+starts its step 3 from it (all experts copies of expert 0), trains the same number of
+steps in step 3 (real weights) and step 4 (binary weights, from its step 3). After each
+epoch the fit (top-1 on the memorised images, inference mode) and the usage entropy of
+every gate (bits, over the first 1,024 of them) are logged. Variants differ only in
+their model fields; every one runs the released gate gradient (``kernel_mix``) and no
+weight decay (it would cap what is stored). Finished stages are read back; an
+interrupted run resumes at its last finished stage.
+
+    python -m benchmarks.expert_capacity --sizes 2048 --seeds 0,1,2 \\
+        --variants e1,e4,e4_sigmoid,e4_sigmoid_release --root runs/capacity
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
+from benchmarks.report import markdown_table, write_section
+from ebn_tf import data, layers, models
+from ebn_tf._keras import keras, tf
+from ebn_tf.outputs import write_atomic
+from ebn_tf.training import WarmupStepDecay
+from ebn_tf.training.usage_log import ExpertUsageLog
+
+BASELINE = "e1"
+COMMON = {"execution": "kernel_mix"}
+VARIANTS = {
+    BASELINE: {"num_experts": 1},
+    "e4": {"num_experts": 4},
+    "e4_release": {"num_experts": 4, "gate_initializer": "release"},
+    "e4_zeros": {"num_experts": 4, "gate_initializer": "zeros"},
+    "e4_sigmoid": {"num_experts": 4, "gate_activation": "sigmoid"},
+    "e4_sigmoid_release": {
+        "num_experts": 4,
+        "gate_activation": "sigmoid",
+        "gate_initializer": "release",
+    },
+}
+STAGES = ("step3", "step4")
+USAGE_IMAGES = 1024
+PLOT = Path(__file__).resolve().parent.parent / "docs" / "analysis" / "expert_capacity.png"
+
+
+def memorise_set(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``size`` training images with their labels shuffled by ``seed``."""
+    images, labels = [], []
+    for x, y in data.load("fashion_mnist", "train", 1024, shuffle=False, augment=False, take=size):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+    labels = np.random.default_rng(seed).permutation(np.concatenate(labels))
+    return np.concatenate(images), labels
+
+
+class FitLog(keras.callbacks.Callback):
+    """Adds ``fit``, the top-1 on the memorised images in inference mode, to each epoch's
+    logs (the training ``accuracy`` is taken in training mode, on batches as they go)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        super().__init__()
+        self.images, self.labels = images, labels
+
+    def on_epoch_end(self, epoch, logs=None):
+        logits = self.model.predict(self.images, batch_size=512, verbose=0)
+        logs["fit"] = float(np.mean(np.argmax(logits, -1) == self.labels))
+
+
+class Run:
+    """One image count and seed: the shared step 1, then each variant's steps 3 and 4."""
+
+    def __init__(self, args, size: int, seed: int):
+        self.args, self.size, self.seed = args, size, seed
+        self.dir = Path(args.root) / f"{args.model}_{size}" / f"seed{seed}"
+        self.images, self.labels = memorise_set(size, seed)
+        self.steps = args.epochs * (size // args.batch_size)
+
+    def _dataset(self, stage_seed: int) -> tf.data.Dataset:
+        return (
+            tf.data.Dataset.from_tensor_slices((self.images, self.labels))
+            .shuffle(self.size, seed=stage_seed, reshuffle_each_iteration=True)
+            .batch(self.args.batch_size, drop_remainder=True)
+        )
+
+    def _train(self, model, stage_dir: Path, stage_seed: int) -> list[dict]:
+        """Fit ``model`` for one stage, or load it if ``stage_dir`` holds its result."""
+        weights, metrics = stage_dir / "final.weights.h5", stage_dir / "metrics.csv"
+        if weights.exists():
+            model.load_weights(weights)
+            with open(metrics, newline="") as f:
+                return list(csv.DictReader(f))
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        schedule = WarmupStepDecay(self.args.learning_rate, self.steps, 0.0, (0.5, 0.75))
+        model.compile(
+            keras.optimizers.Adam(schedule),
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        tf.keras.utils.set_random_seed(stage_seed)
+        history = model.fit(
+            self._dataset(stage_seed),
+            epochs=self.args.epochs,
+            callbacks=[
+                FitLog(self.images, self.labels),
+                ExpertUsageLog(model, self.images[:USAGE_IMAGES]),
+            ],
+            verbose=0,
+        )
+        rows = [
+            {"epoch": epoch, **{k: v[epoch] for k, v in history.history.items()}}
+            for epoch in range(self.args.epochs)
+        ]
+        text = [",".join(rows[0])] + [",".join(str(v) for v in row.values()) for row in rows]
+        write_atomic(metrics, "\n".join(text) + "\n")
+        # Weights last: their file marks the stage done.
+        model.save_weights(weights)
+        return rows
+
+    def _build(self, variant: str):
+        fields = {**COMMON, **VARIANTS[variant]}
+        return models.build(self.args.model, **fields, **json.loads(self.args.model_overrides))
+
+    def step1(self):
+        model = self._build(BASELINE)
+        layers.set_forced_expert(model, 0)
+        layers.set_binary_weights(model, False)
+        self._train(model, self.dir / "step1", 1000 * self.seed)
+        return model
+
+    def variant(self, variant: str, step1) -> dict[str, list[dict]]:
+        """Steps 3 and 4 of ``variant`` from the shared step 1: each stage's epoch rows."""
+        tf.keras.utils.set_random_seed(1000 * self.seed + 1)  # the gate's initial weights
+        model = self._build(variant)
+        layers.load_first_expert(model, step1)
+        layers.set_binary_weights(model, False)
+        rows = {"step3": self._train(model, self.dir / variant / "step3", 1000 * self.seed + 3)}
+        if not (self.dir / variant / "step4" / "final.weights.h5").exists():
+            layers.absorb_kernel_magnitudes(model)
+        layers.set_binary_weights(model, True)
+        rows["step4"] = self._train(model, self.dir / variant / "step4", 1000 * self.seed + 4)
+        return rows
+
+
+def entropy(row: dict) -> float:
+    """Mean usage entropy (bits) over the gated layers of one epoch's row; nan for 1 expert."""
+    values = [float(v) for k, v in row.items() if k.startswith("usage_entropy/")]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def plot(curves: dict, sizes: list[int]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        for variant, runs in curves[size].items():
+            fit = 100 * np.mean(runs, axis=0)
+            ax.plot(np.arange(1, len(fit) + 1), fit, label=variant)
+        epochs = len(fit) // 2
+        ax.axvline(epochs + 0.5, color="grey", linestyle=":")
+        ax.set(
+            title=f"{size} images, shuffled labels (step 3 | step 4)",
+            xlabel="epoch",
+            ylabel="fit: training top-1 % (mean over seeds)",
+        )
+        ax.legend()
+    fig.tight_layout()
+    PLOT.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(PLOT, dpi=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="ebnet_fmnist")
+    parser.add_argument("--model_overrides", default="{}", help="JSON config fields, every run")
+    parser.add_argument("--sizes", default="2048")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", default="e1,e4")
+    parser.add_argument("--epochs", type=int, default=40, help="per stage")
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--root", default="runs/capacity")
+    args = parser.parse_args()
+    variants = args.variants.split(",")
+    if variants[0] != BASELINE or set(variants) - set(VARIANTS):
+        parser.error(f"--variants must start with {BASELINE} and name known {list(VARIANTS)}")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows, curves = [], {size: {v: [] for v in variants} for size in sizes}
+    for size in sizes:
+        finals = {v: {stage: [] for stage in STAGES} for v in variants}
+        entropies = {v: [] for v in variants}
+        for seed in seeds:
+            run = Run(args, size, seed)
+            step1 = run.step1()
+            for variant in variants:
+                stages = run.variant(variant, step1)
+                for stage in STAGES:
+                    finals[variant][stage].append(100 * float(stages[stage][-1]["fit"]))
+                entropies[variant].append(entropy(stages["step3"][-1]))
+                curves[size][variant].append(
+                    [float(r["fit"]) for stage in STAGES for r in stages[stage]]
+                )
+                print(
+                    f"{size} images, seed {seed}, {variant}: step 3 fit "
+                    f"{finals[variant]['step3'][-1]:.2f}, step 4 fit "
+                    f"{finals[variant]['step4'][-1]:.2f}",
+                    flush=True,
+                )
+        base = {stage: np.mean(finals[BASELINE][stage]) for stage in STAGES}
+        for variant in variants:
+            cells = []
+            for stage in STAGES:
+                fits = finals[variant][stage]
+                cells += [
+                    f"{np.mean(fits):.2f}",
+                    f"{np.mean(fits) - base[stage]:+.2f}",
+                    " / ".join(f"{f:.1f}" for f in fits),
+                ]
+            rows.append([size, variant, *cells, f"{np.nanmean(entropies[variant]):.2f}"])
+    header = [
+        "images",
+        "variant",
+        "step 3 fit %",
+        "vs e1",
+        "per seed",
+        "step 4 fit %",
+        "vs e1",
+        "per seed",
+        "gate entropy, end of step 3 (bits of 2)",
+    ]
+    table = markdown_table(header, rows)
+    print(table)
+    plot(curves, sizes)
+    fields = {v: {**COMMON, **VARIANTS[v], **json.loads(args.model_overrides)} for v in variants}
+    write_section(
+        f"expert_capacity_{args.model}",
+        f"Do experts add capacity? Memorising shuffled labels, `{args.model}`",
+        f"Fit (training top-1 on the memorised images, inference mode) after {args.epochs} "
+        f"epochs of step 3 (real weights) and {args.epochs} of step 4 (binary weights), batch "
+        f"{args.batch_size}, Adam {args.learning_rate} /10 at half and three quarters, no "
+        f"weight decay; seeds {seeds}; every variant from the seed's shared 1-expert step 1 "
+        f"({args.epochs} epochs). Chance is 10%. Variants' fields: `{json.dumps(fields)}`. "
+        f"Gate entropy: mean over gated layers of the usage entropy on 1,024 of the images. "
+        f"Curves: `docs/analysis/{PLOT.name}`.\n\n" + table,
+        f"python -m benchmarks.expert_capacity --model {args.model} --model_overrides "
+        f"'{args.model_overrides}' --sizes {args.sizes} --seeds {args.seeds} --variants "
+        f"{args.variants} --epochs {args.epochs} --batch_size {args.batch_size} --root "
+        f"{args.root}",
+    )
+
+
+if __name__ == "__main__":
+    main()
