@@ -7,6 +7,13 @@
     ebn-zoo evaluate ebnet_fmnist@1           # an older version, as `list` shows them
     ebn-zoo publish ebnet_fmnist --run runs/benchmark/ebnet --description "..."
     ebn-zoo publish ebnet_imagenet --untrained_recipe imagenet_ebnet --description "..."
+    ebn-zoo import-official model_binary_ebresnet.pth.tar --output ebnet_official [--tflite]
+
+import-official reads the release's PyTorch checkpoint without torch and without running
+any of its code, and writes DIR/ebnet_imagenet_official.weights.h5, DIR/config.json (the
+resolved EBNetConfig: models.build(EBNetConfig(**json)) rebuilds it) and DIR/import.txt;
+with --tflite also DIR/ebnet_imagenet_official.tflite, audited, compared with the Keras
+model (on uniform random images: no dataset is needed) and timed.
 
 publish refuses a name that is already published unless --version is newer than its
 entry's or --overwrite is given. A newer version keeps the one it replaces: its files and
@@ -26,10 +33,12 @@ from pathlib import Path
 from absl import app, flags, logging
 
 import ebn_tf.zoo as zoo
+from ebn_tf import models
 from ebn_tf.apps.checkout import checkout_registry, checkout_zoo, zoo_mirror
+from ebn_tf.outputs import check_output_dir, write_atomic
 from ebn_tf.user_errors import user_errors
 
-COMMANDS = ("list", "info", "download", "evaluate", "publish")
+COMMANDS = ("list", "info", "download", "evaluate", "publish", "import-official")
 
 flags.DEFINE_string("mirror", None, "Base URL or local directory replacing the default host.")
 flags.DEFINE_enum("kind", "keras", ["keras", "tflite"], "download: which file.")
@@ -50,6 +59,9 @@ flags.DEFINE_string(
 )
 flags.DEFINE_integer("version", 1, "publish: the version; a published name needs a newer one.")
 flags.DEFINE_bool("overwrite", False, "publish: replace the name's published entry and files.")
+flags.DEFINE_string("output", None, "import-official: the directory to write.")
+flags.DEFINE_bool("tflite", False, "import-official: also convert, audit and time it.")
+flags.DEFINE_integer("image_size", 224, "import-official: the model's input height and width.")
 FLAGS = flags.FLAGS
 
 
@@ -111,6 +123,29 @@ def publish(name: str, zoo_dir: Path, registry: Path):
     )
 
 
+def import_official(path: str) -> None:
+    if not FLAGS.output:
+        raise ValueError("import-official needs --output DIR (where the model is written).")
+    output = check_output_dir(FLAGS.output)
+    model, report = zoo.OfficialCheckpoint(path).build(FLAGS.image_size)
+    print(report)
+    output.mkdir(parents=True, exist_ok=True)
+    stem = output / models.get_config("ebnet_imagenet_official").name
+    model.save_weights(f"{stem}.weights.h5")
+    write_atomic(output / "config.json", json.dumps(report.config.to_json(), indent=2))
+    write_atomic(output / "import.txt", f"{report}\n")
+    print(f"written: {stem}.weights.h5, {output / 'config.json'}, {output / 'import.txt'}")
+    if FLAGS.tflite:
+        from ebn_tf import export  # imports the LCE converter
+
+        exported = export.export_report(model, export.parity_images(model))
+        Path(f"{stem}.tflite").write_bytes(exported.flatbuffer)
+        print(exported)
+        print(f"written: {stem}.tflite")
+        if not exported.audit.ok:
+            sys.exit(1)
+
+
 def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) < 2 or argv[1] not in COMMANDS or (argv[1] != "list" and len(argv) != 3):
@@ -131,6 +166,8 @@ def main(argv):
             full_test = FLAGS.split == "test" and FLAGS.limit is None
             reference = f" (card: {100 * card:.2f}%)" if card is not None and full_test else ""
             print(f"{name}: top-1 on {FLAGS.split} {100 * accuracy:.2f}%{reference}")
+        elif command == "import-official":
+            import_official(name)
         else:
             zoo_dir, registry = publish_targets()
             entry = publish(name, zoo_dir, registry)
