@@ -15,9 +15,12 @@ def load_model(
     """The model ``source`` names and the dataset it was trained on (None if unknown).
 
     ``source`` is a finished run directory of the train app (its final binary model), a
-    ``.keras``/``.h5`` file, or a zoo model name (downloaded from ``mirror``, see
-    ``ebn_tf.zoo.download``, and verified).
+    directory of ``ebn-zoo import-official``, a ``.keras``/``.h5`` file, or a zoo model
+    name (downloaded from ``mirror``, see ``ebn_tf.zoo.download``, and verified).
     """
+    if zoo.is_imported(source):
+        model = zoo.load_imported(source)
+        return model, "imagenet2012" if model.output_shape[-1] == 1000 else None
     if Path(source).is_dir():
         model, recipe = training.load_run(source)
         return model, recipe.dataset

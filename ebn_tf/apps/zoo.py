@@ -5,15 +5,17 @@
     ebn-zoo download ebnet_fmnist --kind tflite
     ebn-zoo evaluate ebnet_fmnist [--limit 1000]
     ebn-zoo evaluate ebnet_fmnist@1           # an older version, as `list` shows them
+    ebn-zoo evaluate ebnet_official           # an import-official directory, on ImageNet
     ebn-zoo publish ebnet_fmnist --run runs/benchmark/ebnet --description "..."
     ebn-zoo publish ebnet_imagenet --untrained_recipe imagenet_ebnet --description "..."
     ebn-zoo import-official model_binary_ebresnet.pth.tar --output ebnet_official [--tflite]
 
 import-official reads the release's PyTorch checkpoint without torch and without running
 any of its code, and writes DIR/ebnet_imagenet_official.weights.h5, DIR/config.json (the
-resolved EBNetConfig: models.build(EBNetConfig(**json)) rebuilds it) and DIR/import.txt;
-with --tflite also DIR/ebnet_imagenet_official.tflite, audited, compared with the Keras
-model (on uniform random images: no dataset is needed) and timed.
+resolved EBNetConfig) and DIR/import.txt (ebn_tf.zoo.load_imported(DIR) reads them back;
+ebn-convert --model DIR and ebn-zoo evaluate DIR take the directory); with --tflite also
+DIR/MODEL.tflite, audited, compared with the Keras model (on uniform random images: no
+dataset is needed) and timed.
 
 publish refuses a name that is already published unless --version is newer than its
 entry's or --overwrite is given. A newer version keeps the one it replaces: its files and
@@ -33,9 +35,8 @@ from pathlib import Path
 from absl import app, flags, logging
 
 import ebn_tf.zoo as zoo
-from ebn_tf import models
 from ebn_tf.apps.checkout import checkout_registry, checkout_zoo, zoo_mirror
-from ebn_tf.outputs import check_output_dir, write_atomic
+from ebn_tf.outputs import check_output_dir
 from ebn_tf.user_errors import user_errors
 
 COMMANDS = ("list", "info", "download", "evaluate", "publish", "import-official")
@@ -129,21 +130,44 @@ def import_official(path: str) -> None:
     output = check_output_dir(FLAGS.output)
     model, report = zoo.OfficialCheckpoint(path).build(FLAGS.image_size)
     print(report)
-    output.mkdir(parents=True, exist_ok=True)
-    stem = output / models.get_config("ebnet_imagenet_official").name
-    model.save_weights(f"{stem}.weights.h5")
-    write_atomic(output / "config.json", json.dumps(report.config.to_json(), indent=2))
-    write_atomic(output / "import.txt", f"{report}\n")
-    print(f"written: {stem}.weights.h5, {output / 'config.json'}, {output / 'import.txt'}")
+    zoo.save_imported(model, report, output)
+    print(f"written: {output}/ ({', '.join(sorted(p.name for p in output.iterdir()))})")
     if FLAGS.tflite:
         from ebn_tf import export  # imports the LCE converter
 
         exported = export.export_report(model, export.parity_images(model))
-        Path(f"{stem}.tflite").write_bytes(exported.flatbuffer)
+        tflite = output / f"{model.name}.tflite"
+        tflite.write_bytes(exported.flatbuffer)
         print(exported)
-        print(f"written: {stem}.tflite")
+        print(f"written: {tflite}")
         if not exported.audit.ok:
             sys.exit(1)
+
+
+def evaluate(name: str) -> str:
+    """``evaluate``'s line for a zoo name, or for an import-official directory (on
+    ImageNet, with the release's evaluation transform)."""
+    if not zoo.is_imported(name):
+        accuracy = zoo.evaluate(
+            name, FLAGS.split, FLAGS.limit, FLAGS.data_dir, zoo_mirror(FLAGS.mirror)
+        )
+        card = zoo.get(name).metrics.get("test_top1")
+        full_test = FLAGS.split == "test" and FLAGS.limit is None
+        reference = f" (card: {100 * card:.2f}%)" if card is not None and full_test else ""
+        return f"{name}: top-1 on {FLAGS.split} {100 * accuracy:.2f}%{reference}"
+    from ebn_tf import data  # tensorflow-datasets, for this command only
+
+    dataset = data.load(
+        "imagenet2012",
+        FLAGS.split,
+        100,
+        data_dir=FLAGS.data_dir,
+        shuffle=False,
+        augment=False,
+        take=FLAGS.limit,
+    )
+    accuracy = zoo.loading.top1(zoo.load_imported(name), dataset)
+    return f"{name}: top-1 on imagenet2012 {FLAGS.split} {100 * accuracy:.2f}% (paper: 71.2%)"
 
 
 def main(argv):
@@ -159,13 +183,7 @@ def main(argv):
         elif command == "download":
             print(zoo.download(name, FLAGS.kind, zoo_mirror(FLAGS.mirror)))
         elif command == "evaluate":
-            accuracy = zoo.evaluate(
-                name, FLAGS.split, FLAGS.limit, FLAGS.data_dir, zoo_mirror(FLAGS.mirror)
-            )
-            card = zoo.get(name).metrics.get("test_top1")
-            full_test = FLAGS.split == "test" and FLAGS.limit is None
-            reference = f" (card: {100 * card:.2f}%)" if card is not None and full_test else ""
-            print(f"{name}: top-1 on {FLAGS.split} {100 * accuracy:.2f}%{reference}")
+            print(evaluate(name))
         elif command == "import-official":
             import_official(name)
         else:

@@ -58,6 +58,10 @@ def random_resized_crop_flip(image: tf.Tensor, seed: tf.Tensor, size: int) -> tf
 def resize_center_crop(image: tf.Tensor, resize: int, size: int) -> tf.Tensor:
     """Resize the shorter side to ``resize``, then crop the central ``size`` square.
 
+    As torchvision's ``Resize(resize)`` + ``CenterCrop(size)`` of the released EBNet's
+    evaluation: bilinear with antialiasing (PIL's filter when shrinking), the longer side
+    truncated to ``int(resize * long / short)``, the crop's offset rounded half to even.
+
     Args:
         image: ``[height, width, channels]`` image of any size.
         resize: length of the shorter side after resizing; at least ``size``.
@@ -66,7 +70,9 @@ def resize_center_crop(image: tf.Tensor, resize: int, size: int) -> tf.Tensor:
     Returns:
         A ``[size, size, channels]`` image.
     """
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    resized_shape = tf.cast(tf.round(shape * resize / tf.reduce_min(shape)), tf.int32)
-    image = tf.image.resize(image, resized_shape)
-    return tf.image.resize_with_crop_or_pad(image, size, size)
+    shape = tf.shape(image)[:2]
+    short = tf.reduce_min(shape)
+    resized = tf.where(shape == short, resize, shape * resize // short)
+    image = tf.image.resize(image, resized, antialias=True)
+    top, left = tf.unstack(tf.cast(tf.round(tf.cast(resized - size, tf.float32) / 2), tf.int32))
+    return image[top : top + size, left : left + size]

@@ -11,7 +11,14 @@ host.
 
 from ebn_tf.zoo.files import CACHE_ENV, MIRROR_ENV, cache_dir, download
 from ebn_tf.zoo.loading import evaluate, load
-from ebn_tf.zoo.official import ImportReport, OfficialCheckpoint, import_official
+from ebn_tf.zoo.official import (
+    ImportReport,
+    OfficialCheckpoint,
+    import_official,
+    is_imported,
+    load_imported,
+    save_imported,
+)
 from ebn_tf.zoo.registry import ZooFile, ZooModel, get, names
 from ebn_tf.zoo.torch_checkpoint import CheckpointError, read_state_dict
 
@@ -28,7 +35,10 @@ __all__ = [
     "evaluate",
     "get",
     "import_official",
+    "is_imported",
     "load",
+    "load_imported",
     "names",
     "read_state_dict",
+    "save_imported",
 ]

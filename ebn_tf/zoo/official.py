@@ -17,18 +17,23 @@ Keras weight is filled, or the import fails naming both sides.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ebn_tf import models
 from ebn_tf._keras import keras
+from ebn_tf.outputs import write_atomic
 from ebn_tf.zoo.torch_checkpoint import CheckpointError, read_state_dict, sha256
 
 PRESET = "ebnet_imagenet_official"
+# What save_imported writes into its directory.
+WEIGHTS_FILE, CONFIG_FILE, REPORT_FILE = f"{PRESET}.weights.h5", "config.json", "import.txt"
 # The stem's convs (``nn.Sequential(conv, bn, relu)``) and their Keras names.
 STEM = {
     "conv1": "stem_conv1",
@@ -301,3 +306,33 @@ def import_official(path: str | os.PathLike, image_size: int = 224) -> keras.Mod
         CheckpointError: the file is unreadable, runs code, or is not this architecture.
     """
     return OfficialCheckpoint(path).build(image_size)[0]
+
+
+def save_imported(model: keras.Model, report: ImportReport, directory: str | os.PathLike) -> Path:
+    """Write an imported model into ``directory``: its weights, its resolved config (JSON)
+    and the import's report; ``load_imported`` reads it back."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_weights(directory / WEIGHTS_FILE)
+    write_atomic(directory / CONFIG_FILE, json.dumps(report.config.to_json(), indent=2))
+    write_atomic(directory / REPORT_FILE, f"{report}\n")
+    return directory
+
+
+def is_imported(directory: str | os.PathLike) -> bool:
+    """Whether ``directory`` holds a model written by ``save_imported``."""
+    return all((Path(directory) / name).is_file() for name in (WEIGHTS_FILE, CONFIG_FILE))
+
+
+def load_imported(directory: str | os.PathLike) -> keras.Model:
+    """The Keras model that ``save_imported`` wrote into ``directory``."""
+    directory = Path(directory)
+    if not is_imported(directory):
+        raise FileNotFoundError(
+            f"{directory} holds no imported model ({WEIGHTS_FILE} and {CONFIG_FILE}). Fix: "
+            "write one with `ebn-zoo import-official PATH --output DIR`."
+        )
+    config = models.EBNetConfig(**json.loads((directory / CONFIG_FILE).read_text()))
+    model = models.build(config)
+    model.load_weights(directory / WEIGHTS_FILE)
+    return model

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 
 import ebn_tf
+import ebn_tf.zoo
 from ebn_tf.models import EBNetConfig
+from ebn_tf.sources import load_model
 
 TINY = Path(__file__).resolve().parent.parent / "fixtures" / "ebnet_official_tiny"
 
@@ -31,9 +33,12 @@ def test_the_written_weights_and_config_rebuild_the_official_model(tmp_path):
     config = EBNetConfig(**json.loads((output / "config.json").read_text()))
     model = ebn_tf.models.build(config)
     model.load_weights(output / "ebnet_imagenet_official.weights.h5")
+    loaded, dataset = load_model(str(output))  # as ebn-convert --model DIR loads it
+    assert dataset is None  # 10 classes: not ImageNet
     expected = np.load(TINY / "expected.npz")
-    logits = model.predict(expected["images"].astype("float32"), verbose=0)
-    np.testing.assert_allclose(logits, expected["logits"], atol=1e-4, rtol=0)
+    for keras_model in (model, loaded, ebn_tf.zoo.load_imported(output)):
+        logits = keras_model.predict(expected["images"].astype("float32"), verbose=0)
+        np.testing.assert_allclose(logits, expected["logits"], atol=1e-4, rtol=0)
     assert "exact zeros in expert kernels: 0" in (output / "import.txt").read_text()
 
 

@@ -28,3 +28,19 @@ def test_resize_center_crop_keeps_the_centre():
     cropped = transforms.resize_center_crop(image, 256, 224)
     np.testing.assert_allclose(cropped, image[16:240, 48:272])
     assert transforms.resize_center_crop(IMAGE, 256, 224).shape == (224, 224, 3)
+
+
+def test_resize_center_crop_follows_torchvision_sizes_and_offsets():
+    # 375x500 -> 256x341 (torchvision truncates 341.33), crop offsets round(16) and
+    # round(58.5) = 58 (half to even, as Python's round).
+    columns = tf.broadcast_to(tf.range(500, dtype=tf.float32)[None, :, None], (375, 500, 1))
+    cropped = transforms.resize_center_crop(columns, 256, 224).numpy()
+    assert cropped.shape == (224, 224, 1)
+    scale = 500 / 341
+    expected = (np.arange(58, 58 + 224) + 0.5) * scale - 0.5  # resized pixel centres
+    np.testing.assert_allclose(cropped[100, :, 0], expected, atol=0.6)
+    # Shrinking averages (antialiasing): a one-pixel stripe pattern becomes flat grey.
+    stripes = tf.cast(tf.range(768) % 2 * 255, tf.float32)
+    stripes = tf.broadcast_to(stripes[None, :, None], (768, 768, 1))
+    flat = transforms.resize_center_crop(stripes, 256, 224).numpy()
+    assert np.ptp(flat[:, 2:-2]) < 40  # 255 without antialiasing
