@@ -5,14 +5,15 @@ training top-1 a model reaches is what its weights can store. Per image count an
 one 1-expert step 1 (real weights, binary activations) is trained, and every variant
 starts its step 3 from it (all experts copies of expert 0), trains the same number of
 steps in step 3 (real weights) and step 4 (binary weights, from its step 3). After each
-epoch the fit (top-1 on the memorised images, inference mode) and the usage entropy of
-every gate (bits, over the first 1,024 of them) are logged. Variants differ only in
-their model fields; every one runs the released gate gradient (``kernel_mix``) and no
+epoch the fit (top-1 on the memorised images, inference mode; on the first
+``--fit_images`` of a larger set, an unbiased sample of it) and the usage entropy of every
+gate (bits, over the first 1,024 images) are logged. Variants differ only in their model
+fields; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
 interrupted run resumes at its last finished stage.
 
-    python -m benchmarks.expert_capacity --sizes 2048 --seeds 0,1,2 \\
-        --variants e1,e4,e4_sigmoid,e4_sigmoid_release --root runs/capacity
+    python -m benchmarks.expert_capacity --sizes 8192 --epochs 12 --seeds 0,1,2 \\
+        --variants e1,e4,e4_sigmoid_release --root runs/capacity
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def memorise_set(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class FitLog(keras.callbacks.Callback):
-    """Adds ``fit``, the top-1 on the memorised images in inference mode, to each epoch's
-    logs (the training ``accuracy`` is taken in training mode, on batches as they go)."""
+    """Adds ``fit``, the top-1 on (the first of) the memorised images in inference mode, to
+    each epoch's logs (the training ``accuracy`` is taken in training mode, on batches as
+    they go)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray):
         super().__init__()
@@ -109,7 +111,7 @@ class Run:
             self._dataset(stage_seed),
             epochs=self.args.epochs,
             callbacks=[
-                FitLog(self.images, self.labels),
+                FitLog(self.images[: self.args.fit_images], self.labels[: self.args.fit_images]),
                 ExpertUsageLog(model, self.images[:USAGE_IMAGES]),
             ],
             verbose=0,
@@ -190,6 +192,9 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--root", default="runs/capacity")
+    parser.add_argument(
+        "--fit_images", type=int, default=2048, help="memorised images scored for the fit"
+    )
     args = parser.parse_args()
     variants = args.variants.split(",")
     if variants[0] != BASELINE or set(variants) - set(VARIANTS):
@@ -246,7 +251,8 @@ def main() -> None:
     write_section(
         f"expert_capacity_{args.model}",
         f"Do experts add capacity? Memorising shuffled labels, `{args.model}`",
-        f"Fit (training top-1 on the memorised images, inference mode) after {args.epochs} "
+        f"Fit (training top-1 on the first {args.fit_images} memorised images, inference "
+        f"mode) after {args.epochs} "
         f"epochs of step 3 (real weights) and {args.epochs} of step 4 (binary weights), batch "
         f"{args.batch_size}, Adam {args.learning_rate} /10 at half and three quarters, no "
         f"weight decay; seeds {seeds}; every variant from the seed's shared 1-expert step 1 "
@@ -255,8 +261,8 @@ def main() -> None:
         f"Curves: `docs/analysis/{PLOT.name}`.\n\n" + table,
         f"python -m benchmarks.expert_capacity --model {args.model} --model_overrides "
         f"'{args.model_overrides}' --sizes {args.sizes} --seeds {args.seeds} --variants "
-        f"{args.variants} --epochs {args.epochs} --batch_size {args.batch_size} --root "
-        f"{args.root}",
+        f"{args.variants} --epochs {args.epochs} --batch_size {args.batch_size} --fit_images "
+        f"{args.fit_images} --root {args.root}",
     )
 
 

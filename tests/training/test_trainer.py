@@ -57,7 +57,18 @@ def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
     reloaded = teacher_model.evaluate(validation, verbose=0, return_dict=True)
     assert reloaded["sparse_categorical_accuracy"] == pytest.approx(teacher["val_accuracy"])
     with open(tmp_path / "step3" / "metrics.csv") as f:
-        assert {"attention", "kl", "cross_entropy"} <= set(next(csv.DictReader(f)))
+        row = next(csv.DictReader(f))
+        assert {"attention", "kl", "cross_entropy"} <= set(row)
+    # Every gate's usage in each epoch of steps 3 and 4; step 1 forces expert 0.
+    gated = [layer.name for layer in ebn_tf.layers.expert_layers(models.build("tiny"))]
+    for stage, logged in (("step1", False), ("step3", True), ("step4", True)):
+        with open(tmp_path / stage / "metrics.csv") as f:
+            row = next(csv.DictReader(f))
+        for name in gated:
+            assert (f"usage_entropy/{name}" in row) == logged, (stage, name)
+            if logged:
+                assert 0 <= float(row[f"usage_entropy/{name}"]) <= 2
+                assert 0.25 <= float(row[f"usage_top_share/{name}"]) <= 1
     final = summary["final"]
     assert 0.0 <= final["test_accuracy"] <= 1.0
     tiny = models.build("tiny")
