@@ -16,6 +16,7 @@ from pathlib import Path
 from ebn_tf import cost, data, export, models, training
 from ebn_tf.outputs import check_output_dir
 from ebn_tf.training import get_recipe
+from ebn_tf.zoo import official
 from ebn_tf.zoo.files import sha256
 from ebn_tf.zoo.loading import top1
 from ebn_tf.zoo.registry import ZooFile, ZooModel, entries
@@ -333,6 +334,8 @@ def card(entry: ZooModel) -> str:
             *(f"| {f.filename} | {f.bytes:,} | `{f.sha256}` |" for f in entry.files.values()),
             "",
         ]
+    if entry.preset == official.CARD_PRESET:
+        lines += official.card_section()
     lines += ["## Training", "", f"Recipe `{entry.recipe}`:", "", "```", entry.command, "```", ""]
     if "stages" in m:
         lines += ["| stage | epochs | validation top-1 | minutes |", "|---|---|---|---|"]

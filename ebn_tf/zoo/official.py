@@ -29,9 +29,12 @@ import numpy as np
 from ebn_tf import models
 from ebn_tf._keras import keras
 from ebn_tf.outputs import write_atomic
-from ebn_tf.zoo.torch_checkpoint import CheckpointError, read_state_dict, sha256
+from ebn_tf.zoo.files import sha256
+from ebn_tf.zoo.torch_checkpoint import CheckpointError, read_state_dict
 
 PRESET = "ebnet_imagenet_official"
+# The zoo card that tells how to get the release's weights (see card_section).
+CARD_PRESET = "ebnet_imagenet"
 # What save_imported writes into its directory.
 WEIGHTS_FILE, CONFIG_FILE, REPORT_FILE = f"{PRESET}.weights.h5", "config.json", "import.txt"
 # The stem's convs (``nn.Sequential(conv, bn, relu)``) and their Keras names.
@@ -336,3 +339,44 @@ def load_imported(directory: str | os.PathLike) -> keras.Model:
     model = models.build(config)
     model.load_weights(directory / WEIGHTS_FILE)
     return model
+
+
+def card_section() -> list[str]:
+    """The Markdown lines of ``CARD_PRESET``'s zoo card on the released weights."""
+    return [
+        "## The paper's weights on Android: import the released checkpoint",
+        "",
+        "The authors' release (github.com/1adrianb/expert-binary-networks, MIT) links the "
+        "trained model, `model_binary_ebresnet.pth.tar` (the paper's 71.2% top-1), from its "
+        "README. Its licence is not stated, so no converted weights are published here: "
+        "download it yourself, then",
+        "",
+        "```",
+        "ebn-zoo import-official model_binary_ebresnet.pth.tar --output ebnet_official --tflite",
+        "ebn-zoo evaluate ebnet_official          # with ImageNet prepared in tfds: top-1",
+        "adb push ebnet_official/ebnet_imagenet_official_224.tflite /data/local/tmp/",
+        "adb shell /data/local/tmp/lce_benchmark_model \\",
+        "    --graph=/data/local/tmp/ebnet_imagenet_official_224.tflite --num_threads=1",
+        "```",
+        "",
+        "The import reads the file without torch and runs none of its code; it builds "
+        "`ebnet_imagenet_official` (this topology with the release's conventions: PyTorch's "
+        "borders, a zero border on the sign maps, its BatchNorm epsilons) and prints the "
+        "file's sha256, its dtypes and any exact zeros in expert kernels. `--tflite` writes "
+        "the LCE file, audited (one `LceBconv2d` per expert and group, the stride-2 binary "
+        "convs in the reversal form) and compared with the Keras model. "
+        "`lce_benchmark_model` is LCE's Android benchmark binary (built from LCE's "
+        "repository); in an app, run the file with LCE's interpreter.",
+        "",
+        "Verified here: on a small configuration of the release's own code with random "
+        "weights (tests/fixtures/ebnet_official_tiny), the Keras model's logits are within "
+        "3e-7 of the official ones, every block output within 4e-7 relative, every gate "
+        "picks the same expert, and the TFLite file is within 3e-7; the full 224x224 "
+        "configuration maps all 433 weights from the release's key list, converts with "
+        "its audit passing (844 `LceBconv2d`) and runs at 1.03x the latency of "
+        "`ebnet_imagenet` in LCE's x86 interpreter (BENCHMARKS.md). Not verified here: "
+        "the real file's bytes (its sha256 and dtypes are reported on import), its "
+        "ImageNet top-1 (`ebn-zoo evaluate` measures it where ImageNet is at hand) and "
+        "its speed on an ARM phone.",
+        "",
+    ]

@@ -13,7 +13,6 @@ function of this module: nothing named by the file is imported or called.
 from __future__ import annotations
 
 import collections
-import hashlib
 import os
 import pickle
 import struct
@@ -324,22 +323,3 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             f"{path}: truncated or malformed checkpoint ({type(e).__name__}: {e}); "
             f"re-download the file or {_RESAVE}"
         ) from None
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in chunks (for checking a download against its record).
-
-    Args:
-        path: the file.
-
-    Returns:
-        The 64-character lowercase hex digest.
-
-    Raises:
-        OSError: the file cannot be read.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

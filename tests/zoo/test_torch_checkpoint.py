@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from ebn_tf.zoo.torch_checkpoint import CheckpointError, read_state_dict, sha256
+from ebn_tf.zoo.files import sha256
+from ebn_tf.zoo.torch_checkpoint import CheckpointError, read_state_dict
 
 FIXTURE = pathlib.Path(__file__).parents[1] / "fixtures" / "ebnet_official_tiny"
 ZIP_FILE, LEGACY_FILE = FIXTURE / "state_dict.pth", FIXTURE / "state_dict_legacy.pth"
