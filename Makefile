@@ -42,6 +42,6 @@ benchmarks: setup
 demo: export TF_CPP_MIN_LOG_LEVEL = 2
 demo: setup
 	$(BIN)/ebn-train --recipe fmnist_quick --model_dir runs/fmnist_quick
-	$(BIN)/ebn-convert --model runs/fmnist_quick --output runs/fmnist_quick/model.tflite
+	$(BIN)/ebn-convert --model runs/fmnist_quick --output runs/fmnist_quick.tflite
 	$(BIN)/ebn-zoo list
 	$(BIN)/ebn-zoo evaluate ebnet_fmnist

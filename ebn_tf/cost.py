@@ -1,6 +1,6 @@
 """Cost accounting: binary operations, real-valued FLOPs, OPs, parameters, packed size.
 
-Convention (EBNET.md section 6): a binary MAC is one BOP; FLOPs are real-valued MACs
+Convention (docs/design/method.md section 7): a binary MAC is one BOP; FLOPs are real-valued MACs
 (convs and dense layers, including gates and channel scaling); OPs = FLOPs + BOPs / 64.
 One expert runs per sample, so BOPs do not depend on the number of experts.
 

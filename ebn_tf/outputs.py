@@ -39,14 +39,16 @@ def check_output_file(
     path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = (), suffix: str = ""
 ) -> Path:
     """``path`` as a ``Path``; raises unless a file can be written there without
-    overwriting one of ``inputs``, and it ends in ``suffix`` (so that it cannot replace a
-    file of another kind, such as the weights of an input run directory).
+    overwriting one of ``inputs`` or writing inside one that is a directory (a run
+    directory is read, never changed), and it ends in ``suffix`` (so that it cannot
+    replace a file of another kind).
 
     Raises:
         IsADirectoryError: ``path`` is a directory.
         NotADirectoryError: a parent of ``path`` is a file.
         FileNotFoundError: the directory of ``path`` does not exist.
-        ValueError: ``path`` is one of ``inputs``, or does not end in ``suffix``.
+        ValueError: ``path`` is one of ``inputs`` or lies inside one, or does not end in
+            ``suffix``.
     """
     path = Path(path)
     if not path.name.endswith(suffix):
@@ -66,11 +68,18 @@ def check_output_file(
             f"Cannot write {path}: its directory {path.parent} does not exist. Fix: create it "
             "first."
         )
-    for source in inputs:
-        if Path(source).exists() and path.resolve() == Path(source).resolve():
+    for source in map(Path, inputs):
+        if not source.exists():
+            continue
+        if path.resolve() == source.resolve():
             raise ValueError(
                 f"Cannot write {path}: it is the input {source}, which it would overwrite. "
                 "Fix: give another output path."
+            )
+        if source.is_dir() and path.resolve().is_relative_to(source.resolve()):
+            raise ValueError(
+                f"Cannot write {path}: it lies inside the input directory {source}, which "
+                f"is only read. Fix: write it outside, e.g. {source.resolve().parent / path.name}."
             )
     return path
 

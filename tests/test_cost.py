@@ -1,5 +1,5 @@
-"""The counting convention of EBNET.md section 6 against its reference values, and larq's
-summary against it."""
+"""The counting convention of docs/design/method.md section 7 against its reference values,
+and larq's summary against it."""
 
 import larq as lq
 import pytest

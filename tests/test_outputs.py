@@ -35,5 +35,13 @@ def test_output_file(tmp_path):
         check_output_file(tmp_path / "." / "model.keras", (model,))
     with pytest.raises(ValueError, match=f"^Cannot write {model}: the file name must end in .tfl"):
         check_output_file(model, suffix=".tflite")
+    run = tmp_path / "run"
+    (run / "step4").mkdir(parents=True)
+    for inside in (run / "m.tflite", run / "step4" / "m.tflite", tmp_path / "." / "run" / "m"):
+        with pytest.raises(
+            ValueError, match=f"^Cannot write {inside}: it lies inside the input directory {run},"
+        ):
+            check_output_file(inside, (run,))
+    assert check_output_file(tmp_path / "run.tflite", (run,)) == tmp_path / "run.tflite"
     # A name that is no file (a zoo name) is no input to protect.
     assert check_output_file(tmp_path / "ebnet_fmnist", (tmp_path / "ebnet_fmnist",))

@@ -8,8 +8,9 @@
 zoo/, else from the default host). Prints the audit (ops of every subgraph), parity with
 the Keras model on images that select every expert the data reaches, the file size and
 the latency in LCE's interpreter; exits non-zero when the audit fails. --output (a .tflite
-file name, so it cannot replace a run's weights) is checked before anything else, and a
-model without binary convs is refused unless --allow_float is given.
+file name outside --model, so it cannot replace or add to what it converts) is checked
+before anything else, and a model without binary convs is refused unless --allow_float
+is given.
 """
 
 import sys

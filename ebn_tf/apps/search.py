@@ -13,7 +13,7 @@ from pathlib import Path
 
 from absl import app, flags, logging
 
-from ebn_tf import search
+from ebn_tf import models, search
 from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.training import get_recipe
 from ebn_tf.user_errors import user_errors
@@ -31,18 +31,46 @@ flags.DEFINE_string("data_dir", None, "tensorflow-datasets data dir.")
 FLAGS = flags.FLAGS
 
 
-def int_list(flag: str, values: list[str], sep: str | None = None) -> list:
-    """``--flag``'s comma-separated values as ints (tuples of ints split at ``sep``)."""
+def _whole(text: str) -> int | None:
+    """``text`` as a whole number >= 1, else None."""
     try:
-        if sep is None:
-            return [int(v) for v in values]
-        return [tuple(int(b) for b in v.split(sep)) for v in values]
+        number = int(text)
     except ValueError:
-        form = "1-2-1,1-1-2" if sep else "1,4"
-        raise ValueError(
-            f"--{flag}={','.join(values)} is not a list of whole numbers. "
-            f"Fix: e.g. --{flag}={form}."
-        ) from None
+        return None
+    return number if number >= 1 else None
+
+
+def _refuse(flag: str, values: list[str], value: str, form: str, example: str) -> ValueError:
+    """The error for ``value`` of ``--flag``: the flag, its value, the form and an example."""
+    return ValueError(
+        f"--{flag}={','.join(values)}: {value!r} is not {form}. Fix: e.g. --{flag}={example}."
+    )
+
+
+def counts(flag: str, values: list[str]) -> list[int]:
+    """``--flag``'s comma-separated values as whole numbers >= 1."""
+    numbers = []
+    for value in values:
+        number = _whole(value)
+        if number is None:
+            raise _refuse(flag, values, value, "a whole number >= 1", "1,4")
+        numbers.append(number)
+    return numbers
+
+
+def depths(values: list[str], base: str) -> list[tuple[int, ...]]:
+    """``--blocks``' values, each the blocks per stage of ``base`` joined by '-'."""
+    stages = len(models.get_config(base).widths)
+    ones = ["1"] * stages
+    example = f"{'-'.join(ones)},{'-'.join([*ones[:-1], '2'])}"
+    form = f"{stages} whole numbers >= 1 joined by '-' (blocks per stage of {base})"
+    parsed = []
+    for value in values:
+        blocks = tuple(_whole(part) for part in value.split("-"))
+        if len(blocks) != stages or None in blocks:
+            raise _refuse("blocks", values, value, form, example)
+        parsed.append(blocks)
+    return parsed
 
 
 def main(argv):
@@ -55,9 +83,9 @@ def main(argv):
         sys.exit("--output_dir is required (see --help).")
     with user_errors():
         found = search.candidates(
-            int_list("blocks", FLAGS.blocks, sep="-"),
-            int_list("expansions", FLAGS.expansions),
-            int_list("experts", FLAGS.experts),
+            depths(FLAGS.blocks, FLAGS.base),
+            counts("expansions", FLAGS.expansions),
+            counts("experts", FLAGS.experts),
         )
         rows = search.search(
             FLAGS.base,

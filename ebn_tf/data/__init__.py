@@ -1,10 +1,11 @@
 """Datasets through tensorflow-datasets, batched for ``model.fit`` and ``tf.distribute``.
 
-Not imported by ``import ebn_tf``, which stays free of tensorflow-datasets: use
-``import ebn_tf.data``. Importing it registers the tfds builder ``fashion_mnist_idx``.
+Not imported by ``import ebn_tf``, which stays free of tensorflow-datasets: it is
+imported on first use of ``ebn_tf.data``. Importing it registers the tfds builder
+``fashion_mnist_idx``.
 
 Example:
-    >>> import ebn_tf.data
+    >>> import ebn_tf
     >>> ebn_tf.data.info("fashion_mnist").split_sizes
     {'train': 54000, 'validation': 6000, 'test': 10000}
     >>> train = ebn_tf.data.load("fashion_mnist", "train", batch_size=128)

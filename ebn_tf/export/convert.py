@@ -15,7 +15,8 @@ from ebn_tf.layers import EBConv2D
 TARGETS = ("arm", "xcore")
 IO_TYPES = {"float32": tf.float32, "int8": tf.int8}
 # The quantizers LCE's converter fuses into LceBconv2d on a conv's input and kernel
-# (LCE.md); their forward is sign(x). Others (ste_heaviside, DoReFa, ...) stay float ops.
+# (docs/design/lce.md section 1); their forward is sign(x). Others (ste_heaviside,
+# DoReFa, ...) stay float ops.
 LCE_SIGN_QUANTIZERS = (lq.quantizers.SteSign, lq.quantizers.ApproxSign, lq.quantizers.SwishSign)
 LARQ_LAYERS = (lq.layers.QuantConv2D, lq.layers.QuantDepthwiseConv2D, lq.layers.QuantDense)
 

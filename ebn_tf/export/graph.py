@@ -6,7 +6,7 @@ binarised kernel as a constant (the LCE converter fuses only constant kernels it
 see inside the branch; a captured variable sends it to its float fallback) and runs
 the layer's sign quantizer on ``x``, padded with 1, through a plain ``conv2d``, so LCE
 emits one ``LceQuantize`` + ``LceBconv2d`` per leaf and only the selected expert runs
-(LCE.md, "Conditional experts").
+(docs/design/lce.md section 3).
 """
 
 from __future__ import annotations

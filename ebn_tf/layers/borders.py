@@ -6,7 +6,7 @@ sides, so there the first window starts at -1 and the grid is one pixel earlier;
 trailing row is never read. "symmetric" is that border, trimmed of what no window reads,
 so it equals "same" wherever the two grids agree (stride 1, odd sizes). Trimming also
 keeps LCE 0.16 from fusing an explicit ``(1, 1)`` border into SAME, which moves the grid
-(docs/design/lce.md).
+(docs/design/lce.md section 6).
 """
 
 from __future__ import annotations

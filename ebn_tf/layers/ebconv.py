@@ -17,7 +17,8 @@ PAD_VALUES = (0.0, 1.0)
 def _release_gate_initializer():
     # PyTorch's nn.Linear default, U(+-1/sqrt(fan_in)), shrunk 9x as the released
     # training's AdamW shrinks the gate through step 1, where it is forced to expert 0 and
-    # gets no gradient (EBNET.md section 4; issue 28): the gate step 3 starts from there.
+    # gets no gradient (docs/design/method.md section 2.1; issue 28): the gate step 3
+    # starts from there.
     return keras.initializers.VarianceScaling(1 / (3 * 9**2), "fan_in", "uniform")
 
 
@@ -119,7 +120,8 @@ class EBConv2D(lq.layers_base.BaseLayer):
         >>> layer = EBConv2D(64, 3, num_experts=4, groups=2)
         >>> y = layer(tf.random.normal([8, 14, 14, 64]))
 
-    Reference: EBNET.md section 2; Bulat et al., ICLR 2021, section 3.1.
+    Reference: docs/design/method.md section 2; Bulat et al., ICLR 2021 (arXiv
+    2010.03558), section 3.1.
     """
 
     def __init__(

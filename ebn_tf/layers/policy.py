@@ -1,4 +1,4 @@
-"""Model-level switches of the four-step training policy (EBNET.md section 4)."""
+"""Model-level switches of the four-step training policy (docs/design/method.md section 5)."""
 
 from __future__ import annotations
 

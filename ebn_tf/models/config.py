@@ -48,7 +48,7 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 
 @dataclass(frozen=True)
 class EBNetConfig:
-    """An EBNet topology (EBNET.md section 3).
+    """An EBNet topology (docs/design/method.md section 4).
 
     Each stage has ``blocks[i]`` blocks of width ``widths[i]``; a block is a grouped 3x3
     conv (stride ``strides[i]`` in the first block), a grouped 3x3 conv and, where

@@ -16,7 +16,7 @@ class Candidate:
     Args:
         blocks: blocks per stage.
         expansion: width multiplier ``a`` of every stage; its convs get ``a^2`` groups, which
-            keeps their BOPs (EBNET.md section 3).
+            keeps their BOPs (docs/design/method.md sections 1 and 8).
         aggregation: the 1x1 aggregation conv after the grouped convs of a block (only
             meaningful with ``expansion > 1``).
         num_experts: experts per binary conv.

@@ -1,4 +1,5 @@
-"""Staged EBNet training (EBNET.md section 4): recipes, distillation, strategies, trainer.
+"""Staged EBNet training: recipes, distillation, strategies, trainer (the policy and the
+distillation are docs/design/method.md sections 5 and 6).
 
 Imports tensorflow-datasets (through ``ebn_tf.data``); ``import ebn_tf`` does not.
 """

@@ -54,8 +54,8 @@ def _with_stage_outputs(model: keras.Model) -> keras.Model:
 
 class Distiller(keras.Model):
     """Trains ``student`` on cross-entropy plus attention transfer and logit KL from a
-    frozen ``teacher`` of the same family (EBNET.md section 4). Keras ``fit`` drives it,
-    so callbacks, progress bars and ``tf.distribute`` work as for any model.
+    frozen ``teacher`` of the same family (docs/design/method.md section 6). Keras ``fit``
+    drives it, so callbacks, progress bars and ``tf.distribute`` work as for any model.
 
     Args:
         student, teacher: functional models with the same ``stageN_output`` layers at the

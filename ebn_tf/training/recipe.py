@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from ebn_tf import data, layers, models
 from ebn_tf._fields import Rule, check_fields, replace_known
 
-# The paper's schedule (EBNET.md section 4): 75 epochs, warm-up 10, lr /10 at 40, 55, 65.
+# The paper's schedule (docs/design/method.md section 5): 75 epochs, warm-up 10, lr /10
+# at 40, 55, 65.
 PAPER_EPOCHS = 75
 PAPER_WARMUP = 10 / PAPER_EPOCHS
 PAPER_DECAYS = (40 / PAPER_EPOCHS, 55 / PAPER_EPOCHS, 65 / PAPER_EPOCHS)
@@ -58,7 +59,7 @@ class StageConfig:
 class Recipe:
     """Everything a training run needs; ``stages()`` derives the ordered stage list.
 
-    Steps (EBNET.md section 4): ``teacher`` (unless ``teacher_weights`` is given or
+    Steps (docs/design/method.md section 5): ``teacher`` (unless ``teacher_weights`` is given or
     ``teacher_epochs`` is 0; the preset ``teacher_model``, or else the student's real
     twin; ``train_student=False`` trains it alone, to publish and reuse; ``teacher_weights``
     is a weights file or a zoo model name, whose preset is then the teacher), ``step1`` (one

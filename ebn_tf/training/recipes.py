@@ -31,7 +31,8 @@ def get_recipe(name: str, overrides: list[str] | None = None) -> Recipe:
 
 @register_recipe
 def imagenet_ebnet() -> Recipe:
-    """The paper's recipe (EBNET.md section 4) for a multi-GPU machine: 75 epochs a stage."""
+    """The paper's recipe (docs/design/method.md section 5) for a multi-GPU machine: 75
+    epochs a stage."""
     return Recipe(
         name="imagenet_ebnet", model="ebnet_imagenet", dataset="imagenet2012", batch_size=256
     )

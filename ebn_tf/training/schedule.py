@@ -10,7 +10,7 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """``learning_rate`` reached linearly over the first ``warmup`` of ``total_steps``,
     multiplied by ``factor`` at each of the ``decays`` fractions of ``total_steps``.
 
-    Reference: EBNET.md section 4 (10 warm-up epochs, /10 at 40, 55, 65 of 75).
+    Reference: docs/design/method.md section 5 (10 warm-up epochs, /10 at 40, 55, 65 of 75).
     """
 
     def __init__(

@@ -70,15 +70,14 @@ class EpochSeconds(keras.callbacks.Callback):
         logs["seconds"] = time.perf_counter() - self.start
 
 
-def _backed_up_epochs(backup: Path) -> int:
-    """Epochs that a stage's ``BackupAndRestore`` checkpoint holds: the epoch ``fit``
-    resumes at (0 without a checkpoint)."""
+# Our record of the epochs a stage's backup holds, in its backup directory.
+EPOCH_RECORD = "epochs.json"
+
+
+def _latest_backup(backup: Path) -> str | None:
+    """The file name of the newest checkpoint ``BackupAndRestore`` wrote into ``backup``."""
     checkpoint = tf.train.latest_checkpoint(str(backup / "chief"))
-    if checkpoint is None:
-        return 0
-    # tf_keras' WorkerTrainingState saves the index of the last finished epoch.
-    reader = tf.train.load_checkpoint(checkpoint)
-    return int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")) + 1
+    return None if checkpoint is None else Path(checkpoint).name
 
 
 def _epoch_rows(metrics: Path) -> list[dict]:
@@ -87,6 +86,56 @@ def _epoch_rows(metrics: Path) -> list[dict]:
         return []
     with open(metrics, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def _backed_up_epochs(backup: Path, metrics: Path) -> int:
+    """Epochs that a stage's ``BackupAndRestore`` checkpoint holds: the epoch ``fit``
+    resumes at (0 without a checkpoint).
+
+    Read from ``EpochRecord``'s file, not from tf_keras' private checkpoint keys. The
+    record names the checkpoint it counted; a newer checkpoint means the process was
+    killed after the backup of the next epoch and before its record: one epoch more.
+    """
+    latest = _latest_backup(backup)
+    if latest is None:
+        return 0
+    record = backup / EPOCH_RECORD
+    if not record.exists():
+        # A backup begun before records were kept. CSVLogger writes each epoch's row
+        # before its backup, so the rows count the backed-up epochs, unless a kill fell
+        # between the two: then that epoch's row is logged twice.
+        return len(_epoch_rows(metrics))
+    counted = json.loads(record.read_text())
+    return counted["epochs"] + (counted["checkpoint"] != latest)
+
+
+class EpochRecord(keras.callbacks.Callback):
+    """Records in ``backup/epochs.json`` how many epochs the stage's backup holds, and
+    which checkpoint that count is for (see ``_backed_up_epochs``).
+
+    It must follow ``BackupAndRestore`` in the callbacks: each epoch is backed up once,
+    at its end, before this records it, so a kill between the two writes leaves exactly
+    one checkpoint more than the record counts. When training begins it records
+    ``resumed`` (the count the stage resumed from) with the checkpoint restored, so that
+    a second such kill is again one checkpoint away from the record. Only the chief
+    writes it: the workers read the chief's backup.
+    """
+
+    def __init__(self, backup: Path, resumed: int):
+        super().__init__()
+        self.backup = backup
+        self.resumed = resumed
+
+    def _record(self, epochs: int) -> None:
+        counted = {"epochs": epochs, "checkpoint": _latest_backup(self.backup)}
+        self.backup.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.backup / EPOCH_RECORD, json.dumps(counted))
+
+    def on_train_begin(self, logs=None):
+        self._record(self.resumed)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record(epoch + 1)
 
 
 def _keep_epochs(metrics: Path, epochs: int) -> None:
@@ -286,11 +335,11 @@ class _Run:
                     keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                     metrics=[accuracy],
                 )
-        resumed = _backed_up_epochs(backup)
+        metrics = stage_dir / "metrics.csv"
+        resumed = _backed_up_epochs(backup, metrics)
         if not resumed:
             # Nothing of an earlier, killed attempt is kept: neither are its logs.
             shutil.rmtree(stage_dir / "logs", ignore_errors=True)
-        metrics = stage_dir / "metrics.csv"
         _keep_epochs(metrics, resumed)
         callbacks = [StopOnNaN(stage.name, backup)]
         if resumed < stage.epochs:
@@ -301,11 +350,14 @@ class _Run:
                 keras.callbacks.TensorBoard(str(stage_dir / "logs")),
                 keras.callbacks.CSVLogger(str(metrics), append=True),
             ]
-        # Last, so that an epoch is backed up only once it is logged: a kill in between
-        # makes the rerun train and log that epoch again, which _keep_epochs allows for
-        # (TensorBoard then shows it twice, at the same step). The backup is dropped by
-        # _commit_stage, once the stage's results are written.
+        # After the loggers, so that an epoch is backed up only once it is logged: a kill
+        # in between makes the rerun train and log that epoch again, which _keep_epochs
+        # allows for (TensorBoard then shows it twice, at the same step). The backup is
+        # dropped by _commit_stage, once the stage's results are written. EpochRecord
+        # follows the backup it counts.
         callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False))
+        if self.chief:
+            callbacks.append(EpochRecord(backup, resumed))
         trainable.fit(
             self.datasets["train"],
             epochs=stage.epochs,

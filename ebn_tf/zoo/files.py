@@ -19,13 +19,33 @@ CACHE_ENV = "EBN_ZOO_CACHE"
 MIRROR_ENV = "EBN_ZOO_MIRROR"
 
 
+def _checked_cache(root: Path, fix: str) -> Path:
+    """``root``, unless it is, or lies under, a file: then an error naming both and ``fix``
+    (how to choose another cache, which depends on what chose this one)."""
+    blocker = file_in_the_way(root)
+    if blocker is not None:
+        raise NotADirectoryError(
+            f"The zoo cache {root} cannot be a directory: {blocker} is a file. Fix: {fix}."
+        )
+    return root
+
+
 def cache_dir() -> Path:
     """``$EBN_ZOO_CACHE``, else ``ebn_tf_zoo`` in the Keras cache dir (``$KERAS_HOME`` or
-    ``~/.keras``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    keras_home = os.environ.get("KERAS_HOME") or Path("~/.keras").expanduser()
-    return Path(keras_home) / "ebn_tf_zoo"
+    ``~/.keras``).
+
+    Raises:
+        NotADirectoryError: that path is, or lies under, a file (the message names the
+            environment variable to change).
+    """
+    if value := os.environ.get(CACHE_ENV):
+        return _checked_cache(
+            Path(value).expanduser(),
+            f"point {CACHE_ENV} (now {value}) at a directory, or unset it to use the Keras "
+            "cache dir",
+        )
+    keras_home = Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser()
+    return _checked_cache(keras_home / "ebn_tf_zoo", f"set {CACHE_ENV} to a directory")
 
 
 def sha256(path: Path) -> str:
@@ -59,7 +79,8 @@ def download(
     only once its size and hash match, so a failed, corrupt or interrupted (exception,
     Ctrl-C) download leaves nothing behind; only a killed process can leave its hidden
     directory, which is never taken for a cached file. A cached file whose hash no
-    longer matches is replaced.
+    longer matches is replaced. ``cache`` (default ``cache_dir()``) must be a directory
+    or a path where one can be made: else ``NotADirectoryError`` names the file in the way.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
@@ -70,12 +91,10 @@ def download(
             f"Train it with: {entry.command}"
         )
     file = entry.files[kind]
-    root = Path(cache) if cache is not None else cache_dir()
-    if file_in_the_way(root) is not None:
-        raise NotADirectoryError(
-            f"The zoo cache {root} is, or lies under, a file. Fix: point {CACHE_ENV} (or "
-            "cache=) at a directory."
-        )
+    if cache is None:
+        root = cache_dir()
+    else:
+        root = _checked_cache(Path(cache), "give cache= a directory")
     target = root / file.filename
     if target.exists():
         if sha256(target) == file.sha256:

@@ -36,7 +36,8 @@ def test_convert_a_run(fmnist_data_dir, tmp_path):
 
 
 def test_missing_run_is_a_clear_error(tmp_path):
-    result = convert(f"--model={tmp_path}", f"--output={tmp_path / 'x.tflite'}")
+    (tmp_path / "run").mkdir()
+    result = convert(f"--model={tmp_path / 'run'}", f"--output={tmp_path / 'x.tflite'}")
     assert result.returncode != 0
     assert "holds no finished run" in result.stderr
     assert not (tmp_path / "x.tflite").exists()
@@ -51,3 +52,16 @@ def test_output_onto_a_model_file_is_refused_before_the_work(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"error: Cannot write {model}: the file name must end in .tflite." in result.stderr
     assert model.read_bytes() == b""
+
+
+def test_output_inside_the_model_directory_is_refused_before_the_work(tmp_path):
+    # The directory holds no run: the output is checked before the model is loaded.
+    run = tmp_path / "run"
+    (run / "step4").mkdir(parents=True)
+    result = convert(f"--model={run}", f"--output={run / 'step4' / 'model.tflite'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        f"error: Cannot write {run}/step4/model.tflite: it lies inside the input directory "
+        f"{run}, which is only read. Fix: write it outside, e.g. {tmp_path}/model.tflite."
+    ) in result.stderr
+    assert list(run.rglob("*")) == [run / "step4"]

@@ -4,7 +4,7 @@ The release pads every conv with PyTorch's symmetric ``k // 2`` border: at strid
 even size its windows start one pixel before TF's SAME ones. These tests document what
 LCE does with the obvious ways to write that, and that the reversal form the export uses
 is binary and exact. If a future LCE changes any of it, a test here fails and says what
-changed (docs/design/lce.md).
+changed (docs/design/lce.md section 6).
 """
 
 import larq as lq

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from ebn_tf import cost, models, search
+from ebn_tf.apps.search import counts, depths  # defines the app's absl flags, unparsed
 from ebn_tf.search.plot import pareto_front
 from ebn_tf.training import get_recipe
 
@@ -51,9 +52,28 @@ def test_the_app_names_a_malformed_list_flag():
         text=True,
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "error: --blocks=1-x-1 is not a list of whole numbers. Fix: e.g. --blocks=1-2-1" in (
-        result.stderr
+    assert (
+        "error: --blocks=1-x-1: '1-x-1' is not 3 whole numbers >= 1 joined by '-' (blocks per "
+        "stage of fmnist_search_base). Fix: e.g. --blocks=1-1-1,1-1-2." in result.stderr
     )
+
+
+@pytest.mark.parametrize("value", ["1-0-1", "1-2", "1-2-1-1", "1--1", "1-2-1,x"])
+def test_blocks_need_one_whole_number_per_stage(value):
+    bad = value.split(",")[-1]
+    with pytest.raises(ValueError, match=f"^--blocks={value}: '{bad}' is not 3 whole numbers"):
+        depths(value.split(","), "fmnist_search_base")
+    assert depths(["1-2-1", "2-2-2"], "fmnist_search_base") == [(1, 2, 1), (2, 2, 2)]
+    assert depths(["1-1"], "tiny") == [(1, 1)]
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_expansions_and_experts_need_whole_numbers(value):
+    with pytest.raises(
+        ValueError, match=rf"^--experts=1,{value}: '{value}' is not a whole number >= 1\. Fix: "
+    ):
+        counts("experts", ["1", value])
+    assert counts("expansions", ["1", "2"]) == [1, 2]
 
 
 def test_pareto_front():

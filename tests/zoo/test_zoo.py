@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import http.server
+import os
 import pathlib
 import shutil
 import subprocess
@@ -133,15 +134,41 @@ def test_missing_host_names_the_fix(cache):
     assert cached_files(cache) == []
 
 
-def test_a_cache_that_is_a_file_names_the_setting(cache):
+def test_a_cache_that_is_a_file_names_the_setting(cache, monkeypatch):
     cache.write_text("not a directory")
-    with pytest.raises(
-        NotADirectoryError, match=f"zoo cache {cache} is, or lies under, a file.*{zoo.CACHE_ENV}"
-    ):
+    named = (
+        f"The zoo cache {cache} cannot be a directory: {cache} is a file. Fix: point "
+        f"{zoo.CACHE_ENV} \\(now {cache}\\) at a directory, or unset it"
+    )
+    with pytest.raises(NotADirectoryError, match=f"^{named}"):
+        zoo.cache_dir()
+    with pytest.raises(NotADirectoryError, match=f"^{named}"):
         zoo.download("ebnet_fmnist", "keras", mirror=ZOO_DIR)
-    with pytest.raises(NotADirectoryError, match=f"zoo cache {cache}/sub is, or lies under"):
+    with pytest.raises(
+        NotADirectoryError,
+        match=f"^The zoo cache {cache}/sub cannot be a directory: {cache} is a file. Fix: give "
+        "cache= a directory",
+    ):
         zoo.download("ebnet_fmnist", "keras", mirror=ZOO_DIR, cache=cache / "sub")
+    monkeypatch.delenv(zoo.CACHE_ENV)
+    monkeypatch.setenv("KERAS_HOME", str(cache))
+    with pytest.raises(NotADirectoryError, match=f"Fix: set {zoo.CACHE_ENV} to a directory"):
+        zoo.cache_dir()
     assert cache.read_text() == "not a directory"
+
+
+def test_the_app_names_a_cache_that_is_a_file(cache):
+    cache.write_text("not a directory")
+    result = subprocess.run(
+        [sys.executable, "-m", "ebn_tf.apps.zoo", "download", "ebnet_fmnist"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, zoo.CACHE_ENV: str(cache)},
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: The zoo cache {cache} cannot be a directory: {cache} is a file." in (
+        result.stderr
+    )
 
 
 def test_the_export_and_a_loaded_zoo_model_need_no_tensorflow_datasets(cache):
