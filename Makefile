@@ -4,8 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 FMNIST_DIR ?= /usr/share/datasets/fashion-mnist
+# LCE's ARM64 kernels (a static aarch64 runner, run under qemu) for the ARM checks of the
+# export: the project's lce-arm64 folder beside the checkout, where it exists; the ARM
+# tests skip without it.
+ARM_RUNNER ?= $(abspath ../shared/tools/lce-arm64)
+ifneq ($(wildcard $(ARM_RUNNER)/run.sh),)
+export EBN_LCE_ARM_RUNNER ?= $(ARM_RUNNER)
+endif
 
-.PHONY: setup data test lint benchmarks demo
+.PHONY: setup data arm test lint benchmarks demo
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +30,25 @@ data:
 	  exit 1; \
 	fi
 
+# qemu-user-static (Debian) runs the ARM runner; without a runner, apt or root, the ARM
+# tests skip and the build goes on.
+arm:
+	@if [ -z "$$EBN_LCE_ARM_RUNNER" ] || command -v qemu-aarch64-static >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    qemu-user-static) || echo "qemu-user-static not installed: the ARM tests will skip."; \
+	else \
+	  echo "qemu-user-static is missing (run 'sudo apt-get install qemu-user-static'):" \
+	    "the ARM tests will skip."; \
+	fi
+
 setup: $(VENV)/.installed data
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: setup lint
+test: setup lint arm
 	$(PY) -m pytest
 
 benchmarks: setup

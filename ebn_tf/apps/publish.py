@@ -4,7 +4,8 @@ Release tooling of ``ebn-zoo publish``, not library API: it writes the zoo folde
 registry file it is given (in a checkout, ``zoo/`` and ``ebn_tf/zoo/registry.json``, which
 ``ebn_tf.zoo`` reads). Every figure of an entry and its card comes from running the model
 here: top-1 from ``evaluate``'s code path on the whole test split, the TFLite size, audit,
-parity and latency from ``ebn_tf.export``, the costs from ``cost.profile``.
+parity, the check on LCE's ARM kernels (when a runner is available, see
+``ebn_tf.export.arm``) and latency from ``ebn_tf.export``, the costs from ``cost.profile``.
 """
 
 from __future__ import annotations
@@ -224,6 +225,22 @@ def _tflite_metrics(model, recipe, data_dir, path: Path) -> dict:
         "parity_top1_agreement": report.top1_agreement,
         "parity_images": report.images,
         "parity_uncovered": [list(pair) for pair in report.uncovered],
+        **_arm_metrics(exported),
+    }
+
+
+def _arm_metrics(exported: export.ExportReport) -> dict:
+    """The ARM check's figures, or why it did not run."""
+    arm = exported.arm
+    if arm is None:
+        return {"arm_not_run": exported.arm_not_run}
+    return {
+        "arm_top1_agreement": arm.x86.top1_agreement,
+        "arm_max_relative_error": arm.x86.max_relative_error,
+        "arm_max_relative_error_clear": arm.x86.max_relative_error_clear,
+        "arm_keras_top1_agreement": arm.keras.top1_agreement,
+        "arm_rerun_maxdiff": arm.rerun_maxdiff,
+        "arm_images": arm.images,
     }
 
 
@@ -279,6 +296,20 @@ def _parity_text(m: dict) -> str:
     )
 
 
+def _arm_text(m: dict) -> str:
+    if "arm_not_run" in m:
+        return f"not checked when published: {m['arm_not_run']}"
+    clear = m["arm_max_relative_error_clear"]
+    return (
+        f"top-1 agreement with x86 {100 * m['arm_top1_agreement']:.1f}% and with Keras "
+        f"{100 * m['arm_keras_top1_agreement']:.1f}% on the {m['arm_images']} parity images, "
+        "one interpreter (every IF branch runs again); max relative error vs x86 "
+        f"{'n/a' if clear is None else f'{clear:.1e}'} on the sign-clear images, "
+        f"{m['arm_max_relative_error']:.1e} on all; image 0 run again: max diff "
+        f"{m['arm_rerun_maxdiff']:g}"
+    )
+
+
 def card(entry: ZooModel) -> str:
     """The model card of ``entry`` (Markdown), generated from its registry data only."""
     m = entry.metrics
@@ -311,6 +342,8 @@ def card(entry: ZooModel) -> str:
             ("latency, LCE interpreter, x86, 1 thread, batch 1", f"{m['latency_ms']:.2f} ms"),
             ("TFLite vs Keras logits", _parity_text(m)),
         ]
+    if "arm_images" in m or "arm_not_run" in m:
+        rows.append(("TFLite on LCE 0.16's ARM64 kernels (qemu) vs x86", _arm_text(m)))
     lines += ["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), ""]
     if entry.files:
         lines += [

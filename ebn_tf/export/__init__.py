@@ -3,6 +3,14 @@
 Imports larq-compute-engine; ``import ebn_tf`` does not.
 """
 
+from ebn_tf.export.arm import (
+    ARM_RUNNER_ENV,
+    ArmReport,
+    ArmRunnerError,
+    arm_parity,
+    arm_runner,
+    find_arm_runner,
+)
 from ebn_tf.export.audit import AuditReport, audit
 from ebn_tf.export.convert import (
     TARGETS,
@@ -15,6 +23,7 @@ from ebn_tf.export.convert import (
 from ebn_tf.export.graph import ExpertSwitch, inference_model
 from ebn_tf.export.parity import (
     SIGN_MARGIN,
+    Agreement,
     ParityReport,
     covering_images,
     interpreter,
@@ -27,18 +36,25 @@ from ebn_tf.export.parity import (
 from ebn_tf.export.report import ExportReport, export_report
 
 __all__ = [
+    "ARM_RUNNER_ENV",
     "SIGN_MARGIN",
     "TARGETS",
+    "Agreement",
+    "ArmReport",
+    "ArmRunnerError",
     "AuditReport",
     "ExpertSwitch",
     "ExportError",
     "ExportReport",
     "ParityReport",
+    "arm_parity",
+    "arm_runner",
     "audit",
     "convert",
     "covering_images",
     "expected_binary_convs",
     "export_report",
+    "find_arm_runner",
     "inference_model",
     "interpreter",
     "latency_ms",

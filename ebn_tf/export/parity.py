@@ -134,13 +134,49 @@ def parity_images(
     return covering_images(model, pool, limit)
 
 
+def tflite_outputs(flatbuffer: bytes, images: np.ndarray) -> np.ndarray:
+    """Output 0 of ``flatbuffer`` on each of ``images`` in LCE's x86 interpreter: one
+    interpreter, image by image (batch 1, as exported), so IF branches run again."""
+    runner = interpreter(flatbuffer)
+    return np.concatenate([runner.predict(image[None]) for image in images])
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Logits against reference logits of the same images.
+
+    Args:
+        max_relative_error: max over all images of ``max|logits - reference| /
+            max|reference|``.
+        max_relative_error_clear: the same over the images marked sign-clear (None if
+            there is none).
+        top1_agreement: share of images with the same top-1 class.
+    """
+
+    max_relative_error: float
+    max_relative_error_clear: float | None
+    top1_agreement: float
+
+
+def agreement(
+    logits: np.ndarray, reference: np.ndarray, clear: np.ndarray | None = None
+) -> Agreement:
+    """``logits`` against ``reference`` (both ``(images, classes)``), the sign-clear images
+    marked by the boolean ``clear`` (None: not known, no sign-clear figure)."""
+    # In float64: int8 outputs would wrap around when subtracted.
+    logits, reference = logits.astype(np.float64), reference.astype(np.float64)
+    scale = np.abs(reference).max(axis=1)
+    relative = np.abs(logits - reference).max(axis=1) / np.maximum(scale, 1e-12)
+    return Agreement(
+        float(relative.max()),
+        float(relative[clear].max()) if clear is not None and clear.any() else None,
+        float(np.mean(logits.argmax(1) == reference.argmax(1))),
+    )
+
+
 def parity(model: keras.Model, flatbuffer: bytes, images: np.ndarray) -> ParityReport:
     """Compare ``flatbuffer`` (run image by image) with ``model`` on ``images``."""
-    runner = interpreter(flatbuffer)
-    converted = np.concatenate([runner.predict(image[None]) for image in images])
-    reference = model.predict(images, verbose=0)
-    scale = np.abs(reference).max(axis=1)
-    relative = np.abs(converted - reference).max(axis=1) / np.maximum(scale, 1e-12)
+    converted = tflite_outputs(flatbuffer, images)
     chosen = selected_experts(model, images)
     uncovered = [
         (layer.name, e)
@@ -150,11 +186,12 @@ def parity(model: keras.Model, flatbuffer: bytes, images: np.ndarray) -> ParityR
         if e not in set(chosen[layer.name].tolist())
     ]
     clear = sign_margins(model, images) >= SIGN_MARGIN
+    found = agreement(converted, model.predict(images, verbose=0), clear)
     return ParityReport(
-        float(relative.max()),
-        float(relative[clear].max()) if clear.any() else None,
+        found.max_relative_error,
+        found.max_relative_error_clear,
         int((~clear).sum()),
-        float(np.mean(converted.argmax(1) == reference.argmax(1))),
+        found.top1_agreement,
         len(images),
         uncovered,
     )
