@@ -167,12 +167,11 @@ def main() -> None:
         for variant in variants:
             start = time.perf_counter()
             summary = run_variant(args, seed, variant)
-            stages = {s["name"]: s for s in summary["stages"]}
             results[variant].append(
                 {
-                    "test": 100 * summary["final"]["test_accuracy"],
-                    "step3": 100 * stages["step3"]["val_accuracy"],
-                    "minutes": sum(s["seconds"] for s in summary["stages"]) / 60,
+                    "test": 100 * summary.final.test_accuracy,
+                    "step3": 100 * summary.stage("step3").val_accuracy,
+                    "minutes": summary.seconds / 60,
                 }
             )
             seconds = time.perf_counter() - start

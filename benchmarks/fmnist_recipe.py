@@ -41,34 +41,34 @@ def main() -> None:
     )
     summaries = {"ebnet": train(ebnet, root / "ebnet", verbose=2)}
     summaries["baseline"] = train(baseline, root / "baseline", verbose=2)
-    teacher = summaries["ebnet"]["stages"][0]
+    teacher = summaries["ebnet"].stage("teacher")
     rows = [
         [
             "real-valued teacher",
             f"{100 * teacher_test_accuracy(root / 'ebnet', ebnet):.2f}",
             "0",
             "-",
-            f"{teacher['train_images_per_second']:.0f}",
-            f"{teacher['seconds'] / 60:.1f}",
+            f"{teacher.train_images_per_second:.0f}",
+            f"{teacher.seconds / 60:.1f}",
         ]
     ]
     for label, key in (("binary, 1 expert (baseline)", "baseline"), ("EBNet, 4 experts", "ebnet")):
         summary = summaries[key]
-        students = [s for s in summary["stages"] if s["name"] != "teacher"]
-        speeds = " / ".join(f"{s['train_images_per_second']:.0f}" for s in students)
-        minutes = sum(s["seconds"] for s in summary["stages"]) / 60
-        final = summary["final"]
+        students = [s for s in summary.stages if s.name != "teacher"]
+        speeds = " / ".join(f"{s.train_images_per_second:.0f}" for s in students)
+        minutes = summary.seconds / 60
+        final = summary.final
         rows.append(
             [
                 label,
-                f"{100 * final['test_accuracy']:.2f}",
-                f"{final['bops'] / 1e6:.2f} M",
-                f"{final['ops'] / 1e6:.3f} M",
+                f"{100 * final.test_accuracy:.2f}",
+                f"{final.bops / 1e6:.2f} M",
+                f"{final.ops / 1e6:.3f} M",
                 speeds,
                 f"{minutes:.1f}",
             ]
         )
-    epochs = {s["name"]: s["epochs"] for s in summaries["ebnet"]["stages"]}
+    epochs = {s.name: s.epochs for s in summaries["ebnet"].stages}
     table = markdown_table(
         [
             "model",

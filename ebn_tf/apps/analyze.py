@@ -16,8 +16,8 @@ from absl import app, flags, logging
 
 from ebn_tf import analysis, data
 from ebn_tf.apps.checkout import zoo_mirror
-from ebn_tf.sources import load_model
-from ebn_tf.user_errors import user_errors
+from ebn_tf.apps.sources import load_model
+from ebn_tf.apps.user_errors import user_errors
 
 flags.DEFINE_string("model", None, "Zoo name, run directory or .keras file.")
 flags.DEFINE_string("dataset", None, "The dataset, when --model does not name it.")

@@ -19,9 +19,9 @@ from absl import app, flags, logging
 
 from ebn_tf import export
 from ebn_tf.apps.checkout import zoo_mirror
+from ebn_tf.apps.sources import load_model, parity_pool
+from ebn_tf.apps.user_errors import user_errors
 from ebn_tf.outputs import check_output_file
-from ebn_tf.sources import load_model
-from ebn_tf.user_errors import user_errors
 
 flags.DEFINE_string(
     "model", None, "Run directory of the train app, a .keras/.h5 model or a zoo name."
@@ -49,7 +49,7 @@ def main(argv):
     with user_errors():
         output = check_output_file(FLAGS.output, inputs=(FLAGS.model,), suffix=".tflite")
         model, dataset = load_model(FLAGS.model, zoo_mirror())
-        images = export.parity_images(model, dataset, FLAGS.data_dir)
+        images = export.parity_images(model, parity_pool(dataset, FLAGS.data_dir))
         int8 = FLAGS.io_type == "int8"
         report = export.export_report(
             model,

@@ -15,6 +15,7 @@ import shlex
 from pathlib import Path
 
 from ebn_tf import cost, data, export, models, training
+from ebn_tf.apps.sources import parity_pool
 from ebn_tf.outputs import check_output_dir
 from ebn_tf.training import get_recipe
 from ebn_tf.zoo import official
@@ -139,7 +140,7 @@ def publish_run(
         # A real-valued teacher, published for distillation: no binary network to export.
         del paths["tflite"]
     model.save_weights(paths["keras"])
-    metrics["stages"] = summary["stages"]
+    metrics["stages"] = [stage.to_json() for stage in summary.stages]
     overrides = _recipe_overrides(recipe)
     entry = _entry(
         name,
@@ -211,7 +212,8 @@ def _preset(recipe, config) -> tuple[str, dict]:
 
 def _tflite_metrics(model, recipe, data_dir, path: Path) -> dict:
     """Convert ``model`` (the audit must pass), write it to ``path``, and measure it."""
-    exported = export.export_report(model, export.parity_images(model, recipe.dataset, data_dir))
+    images = export.parity_images(model, parity_pool(recipe.dataset, data_dir))
+    exported = export.export_report(model, images)
     path.write_bytes(exported.flatbuffer)
     report = exported.parity
     return {

@@ -15,8 +15,8 @@ from absl import app, flags, logging
 
 from ebn_tf import models, search
 from ebn_tf.apps.checkout import zoo_mirror
+from ebn_tf.apps.user_errors import user_errors
 from ebn_tf.training import get_recipe
-from ebn_tf.user_errors import user_errors
 
 flags.DEFINE_string("base", "fmnist_search_base", "Model preset to grow (groups 1).")
 flags.DEFINE_list("blocks", ["1-1-1", "1-2-1", "1-1-2"], "Blocks per stage to try, e.g. 1-2-1.")

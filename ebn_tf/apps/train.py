@@ -13,7 +13,7 @@ from absl import app, flags, logging
 
 from ebn_tf import training
 from ebn_tf.apps.checkout import zoo_mirror
-from ebn_tf.user_errors import user_errors
+from ebn_tf.apps.user_errors import user_errors
 
 flags.DEFINE_string("recipe", None, "Registered recipe name (see --list_recipes).")
 flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, logs, summary.json.")
@@ -40,23 +40,23 @@ def main(argv):
     print(report(summary, FLAGS.model_dir))
 
 
-def report(summary: dict, model_dir: str) -> str:
+def report(summary: training.RunSummary, model_dir: str) -> str:
     """A short human-readable account of a finished run."""
     lines = [
-        f"{summary['recipe']}: done. Run directory: {model_dir}",
+        f"{summary.recipe}: done. Run directory: {model_dir}",
         f"{'stage':<10}{'epochs':>7}{'val top-1':>11}{'train img/s':>13}",
     ]
-    for stage in summary["stages"]:
-        speed = stage["train_images_per_second"]
+    for stage in summary.stages:
+        speed = stage.train_images_per_second
         lines.append(
-            f"{stage['name']:<10}{stage['epochs']:>7}{stage['val_accuracy']:>11.4f}"
+            f"{stage.name:<10}{stage.epochs:>7}{stage.val_accuracy:>11.4f}"
             f"{speed or float('nan'):>13.0f}"
         )
-    final = summary["final"]
+    final = summary.final
     lines += [
-        f"test top-1 {final['test_accuracy']:.4f}; BOPs {final['bops'] / 1e6:.2f} M, "
-        f"OPs {final['ops'] / 1e6:.3f} M per image",
-        f"weights: {final['weights']}",
+        f"test top-1 {final.test_accuracy:.4f}; BOPs {final.bops / 1e6:.2f} M, "
+        f"OPs {final.ops / 1e6:.3f} M per image",
+        f"weights: {final.weights}",
         f"summary: {model_dir}/summary.json; curves: tensorboard --logdir {model_dir}",
     ]
     return "\n".join(lines)

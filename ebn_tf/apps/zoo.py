@@ -36,8 +36,8 @@ from absl import app, flags, logging
 
 import ebn_tf.zoo as zoo
 from ebn_tf.apps.checkout import checkout_registry, checkout_zoo, zoo_mirror
+from ebn_tf.apps.user_errors import user_errors
 from ebn_tf.outputs import check_output_dir
-from ebn_tf.user_errors import user_errors
 
 COMMANDS = ("list", "info", "download", "evaluate", "publish", "import-official")
 
@@ -148,26 +148,30 @@ def evaluate(name: str) -> str:
     """``evaluate``'s line for a zoo name, or for an import-official directory (on
     ImageNet, with the release's evaluation transform)."""
     if not zoo.is_imported(name):
-        accuracy = zoo.evaluate(
-            name, FLAGS.split, FLAGS.limit, FLAGS.data_dir, zoo_mirror(FLAGS.mirror)
-        )
+        dataset = stored_split(zoo.get(name).dataset, 500)
+        accuracy = zoo.evaluate(name, dataset, zoo_mirror(FLAGS.mirror))
         card = zoo.get(name).metrics.get("test_top1")
         full_test = FLAGS.split == "test" and FLAGS.limit is None
         reference = f" (card: {100 * card:.2f}%)" if card is not None and full_test else ""
         return f"{name}: top-1 on {FLAGS.split} {100 * accuracy:.2f}%{reference}"
+    accuracy = zoo.loading.top1(zoo.load_imported(name), stored_split("imagenet2012", 100))
+    return f"{name}: top-1 on imagenet2012 {FLAGS.split} {100 * accuracy:.2f}% (paper: 71.2%)"
+
+
+def stored_split(dataset: str, batch_size: int):
+    """``--split`` of ``dataset`` as stored (neither shuffled nor augmented), its first
+    ``--limit`` images."""
     from ebn_tf import data  # tensorflow-datasets, for this command only
 
-    dataset = data.load(
-        "imagenet2012",
+    return data.load(
+        dataset,
         FLAGS.split,
-        100,
+        batch_size,
         data_dir=FLAGS.data_dir,
         shuffle=False,
         augment=False,
         take=FLAGS.limit,
     )
-    accuracy = zoo.loading.top1(zoo.load_imported(name), dataset)
-    return f"{name}: top-1 on imagenet2012 {FLAGS.split} {100 * accuracy:.2f}% (paper: 71.2%)"
 
 
 def main(argv):

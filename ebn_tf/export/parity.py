@@ -119,18 +119,13 @@ def covering_images(model: keras.Model, pool: np.ndarray, limit: int = 64) -> np
 
 
 def parity_images(
-    model: keras.Model, dataset: str | None = None, data_dir: str | None = None, limit: int = 64
+    model: keras.Model, pool: np.ndarray | None = None, limit: int = 64
 ) -> np.ndarray:
-    """Test images of ``dataset`` covering every expert the first 1,024 reach (see
-    ``covering_images``); uniform random pixels when the dataset is unknown."""
-    # Here, not at the top: only reading a dataset needs tensorflow-datasets, and the
-    # export (which parity takes images for) is imported without it.
-    from ebn_tf import data
-
-    if dataset is None:
+    """Up to ``limit`` images of ``pool`` covering every expert the pool reaches (see
+    ``covering_images``); uniform random pixels when there is no pool (dataset unknown)."""
+    if pool is None:
         rng = np.random.default_rng(0)
         return rng.uniform(0, 255, (limit, *model.input_shape[1:])).astype("float32")
-    pool = next(iter(data.load(dataset, "test", 1024, data_dir=data_dir)))[0].numpy()
     return covering_images(model, pool, limit)
 
 

@@ -57,7 +57,7 @@ def export_report(
 ) -> ExportReport:
     """Convert ``model`` (``options`` as for ``convert``; its audit must pass unless
     ``strict=False``), compare the file with ``model`` on ``images`` (e.g.
-    ``parity_images(model, dataset)``), on LCE's x86 interpreter and, when a runner is
+    ``parity_images(model, test_images)``), on LCE's x86 interpreter and, when a runner is
     available (``find_arm_runner``), on its ARM kernels, and time it with ``threads``
     threads. A runner that fails on the file raises ``ArmRunnerError``.
 

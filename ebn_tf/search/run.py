@@ -12,7 +12,7 @@ from ebn_tf import models
 from ebn_tf.outputs import check_output_dir
 from ebn_tf.search.plot import pareto_front, pareto_plot
 from ebn_tf.search.space import Candidate, Costed, within_budget
-from ebn_tf.training import Recipe, RunDir, train
+from ebn_tf.training import Recipe, RunDir, RunSummary, train
 
 COLUMNS = (
     "rank",
@@ -85,14 +85,13 @@ def search(
     return _write(rows, dropped, output_dir)
 
 
-def _row(costed: Costed, summary: dict) -> dict:
-    last = summary["stages"][-1]
+def _row(costed: Costed, summary: RunSummary) -> dict:
     return {
         **costed.candidate.to_json(),
         "bops": costed.bops,
         "ops": costed.ops,
-        "val_top1": last["val_accuracy"],
-        "minutes": sum(s["seconds"] for s in summary["stages"]) / 60,
+        "val_top1": summary.stages[-1].val_accuracy,
+        "minutes": summary.seconds / 60,
     }
 
 

@@ -9,16 +9,19 @@ from ebn_tf.training.distill import Distiller, attention_transfer, logit_kl
 from ebn_tf.training.distribute import STRATEGIES, make_strategy
 from ebn_tf.training.recipe import Recipe, StageConfig
 from ebn_tf.training.recipes import get_recipe, recipe_names, register_recipe
-from ebn_tf.training.run_dir import RunDir, load_run
+from ebn_tf.training.run_dir import FinalResult, RunDir, RunSummary, StageResult, load_run
 from ebn_tf.training.schedule import WarmupStepDecay
 from ebn_tf.training.trainer import train
 
 __all__ = [
     "STRATEGIES",
     "Distiller",
+    "FinalResult",
     "Recipe",
     "RunDir",
+    "RunSummary",
     "StageConfig",
+    "StageResult",
     "WarmupStepDecay",
     "attention_transfer",
     "get_recipe",

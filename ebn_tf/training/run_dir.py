@@ -5,18 +5,111 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
-from ebn_tf import models, zoo
+from ebn_tf import models
 from ebn_tf._keras import keras
 from ebn_tf.outputs import write_atomic
-from ebn_tf.training.configs import model_config, run_configs, zoo_model_name, zoo_teacher
+from ebn_tf.training.configs import (
+    model_config,
+    pin_stored_teacher,
+    pin_zoo_teacher,
+    run_configs,
+    zoo_model_name,
+)
 from ebn_tf.training.recipe import Recipe
 
 FINAL_WEIGHTS = "final.weights.h5"
 STAGE_RESULT = "result.json"
 # The key of recipe.json that holds the resolved model configs beside the recipe's fields.
 MODEL_CONFIG = "model_config"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a finished stage measured (its ``result.json``).
+
+    Args:
+        name: the stage (``teacher``, ``step1``, ...).
+        epochs: epochs it trained.
+        val_accuracy: top-1 of its final model on the validation split.
+        seconds: wall time of its epochs, however often it was resumed (None: a stage
+            finished before epochs were timed).
+        train_images_per_second: its training speed (None when no time was recorded).
+    """
+
+    name: str
+    epochs: int
+    val_accuracy: float
+    seconds: float | None = None
+    train_images_per_second: float | None = None
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, stored: dict) -> StageResult:
+        return cls(**_known_fields(cls, stored))
+
+
+@dataclass(frozen=True)
+class FinalResult:
+    """The run's last model (the binary student, or the teacher of a teacher-only run).
+
+    Args:
+        test_accuracy: its top-1 on the test split.
+        bops: binary operations per image (``cost.profile``).
+        ops: operations per image, binary ones counted 1/64 (``cost.profile``).
+        weights: the file of its final weights.
+    """
+
+    test_accuracy: float
+    bops: int
+    ops: int
+    weights: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A finished run (its ``summary.json``): the recipe's name, every stage's result in
+    order, and the final model's."""
+
+    recipe: str
+    stages: tuple[StageResult, ...]
+    final: FinalResult
+
+    def stage(self, name: str) -> StageResult:
+        """The result of stage ``name``."""
+        found = {s.name: s for s in self.stages}
+        if name not in found:
+            raise ValueError(f"The run of {self.recipe!r} has no stage {name!r}: {list(found)}.")
+        return found[name]
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall time of every stage's epochs (None if a stage has no time recorded)."""
+        times = [s.seconds for s in self.stages]
+        return None if None in times else sum(times)
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, stored: dict) -> RunSummary:
+        return cls(
+            stored["recipe"],
+            tuple(StageResult.from_json(s) for s in stored["stages"]),
+            FinalResult(**_known_fields(FinalResult, stored["final"])),
+        )
+
+
+def _known_fields(cls, stored: dict) -> dict:
+    """The entries of ``stored`` that are fields of dataclass ``cls``: a record written
+    before a field existed lacks it (its default applies), and a key no field reads any
+    more is left out."""
+    return {f.name: stored[f.name] for f in dataclasses.fields(cls) if f.name in stored}
 
 
 def _field_defaults() -> dict:
@@ -40,8 +133,12 @@ class RunDir:
                               resolved config of the student and of the teacher it
                               trains or uses
         STAGE/                one per stage of ``recipe.stages()``: final.weights.h5 and
-                              result.json once finished; metrics.csv, logs/ (TensorBoard)
-        summary.json          once the whole run is finished
+                              result.json (a StageResult) once finished; metrics.csv,
+                              logs/ (TensorBoard); backup/ (the chief's checkpoint of
+                              the last epoch) while it runs
+        summary.json          a RunSummary, once the whole run is finished
+        workerN/              the same, written by worker N of a cluster (the chief
+                              writes the top level)
 
     Models are rebuilt from the stored configs, so editing a preset leaves finished runs
     as they were; a run written before configs were stored is rebuilt from its recipe.
@@ -74,6 +171,40 @@ class RunDir:
         """The result of ``stage``, written last: it marks the stage finished."""
         return self.stage_dir(stage) / STAGE_RESULT
 
+    def metrics_file(self, stage: str) -> Path:
+        """One row per epoch of ``stage`` (Keras' CSVLogger)."""
+        return self.stage_dir(stage) / "metrics.csv"
+
+    def logs_dir(self, stage: str) -> Path:
+        """The TensorBoard logs of ``stage``."""
+        return self.stage_dir(stage) / "logs"
+
+    def backup_dir(self, stage: str) -> Path:
+        """The per-epoch checkpoint of ``stage`` while it runs (Keras' BackupAndRestore)."""
+        return self.stage_dir(stage) / "backup"
+
+    def worker(self, task_id: int) -> RunDir:
+        """Where worker ``task_id`` of a cluster writes its copies, apart from the chief."""
+        return RunDir(self.path / f"worker{task_id}")
+
+    def stage_result(self, stage: str) -> StageResult | None:
+        """The result of ``stage``, None while it is not finished."""
+        if not self.result_file(stage).exists():
+            return None
+        return StageResult.from_json(json.loads(self.result_file(stage).read_text()))
+
+    def commit_stage(self, model: keras.Model, result: StageResult, backup: Path | None) -> None:
+        """Complete a stage: its final weights, then its result file (which marks the stage
+        done), then drop its backup (``backup`` None: a worker that does not own it).
+
+        Until the result file exists, the backup still holds the last epoch, so a kill at
+        any point leaves a stage that the rerun finishes without training it again.
+        """
+        model.save_weights(self.weights(result.name))
+        write_atomic(self.result_file(result.name), json.dumps(result.to_json(), indent=2))
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+
     def _stored(self) -> dict:
         if not self.recipe_file.exists():
             raise FileNotFoundError(
@@ -88,34 +219,14 @@ class RunDir:
         stored.pop(MODEL_CONFIG, None)
         return Recipe(**stored)
 
-    def pinned(self, recipe: Recipe) -> Recipe:
-        """``recipe`` with its zoo teacher (``teacher_weights`` naming a zoo model without a
-        version) pinned as ``NAME@K`` to the version this run began with, else the newest.
-        The run stores its recipe pinned, so a newer version published while it is under
-        way is never mixed into it."""
-        name = zoo_teacher(recipe)
-        if name is None or "@" in name:
-            return recipe
-        began = self._stored().get("teacher_weights") if self.recipe_file.exists() else None
-        if began is not None and began.partition("@")[0] == name:
-            return recipe.replace(teacher_weights=self._pin(began))
-        return recipe.replace(teacher_weights=zoo.get(name).version_spec())
-
-    def _pin(self, name: str) -> str:
-        """The pinned form of a stored zoo teacher: itself, or for a run begun before runs
-        pinned their teacher, the zoo model's only version (with several, which one the
-        run used is unknown)."""
-        if "@" in name:
-            return name
-        newest = zoo.get(name)
-        if newest.older_versions:
-            raise ValueError(
-                f"{self.path} began before runs pinned their zoo teacher, and {name!r} now "
-                f"has versions 1 to {newest.version}: which one it distilled from is unknown. "
-                f"Fix: in {self.recipe_file}, set teacher_weights to {name}@K, K the version "
-                "published when the run began; or use a new --model_dir."
-            )
-        return newest.version_spec()
+    def teacher_began_with(self) -> str | None:
+        """The zoo teacher the run began with, pinned (``NAME@K``, see
+        ``configs.pin_stored_teacher``); None before the run begins or when its teacher
+        is no zoo model."""
+        stored = self._stored().get("teacher_weights") if self.recipe_file.exists() else None
+        if not zoo_model_name(stored):
+            return None
+        return pin_stored_teacher(stored, self.recipe_file)
 
     def model_config(self, kind: str) -> models.EBNetConfig:
         """The config of the run's ``"student"`` or ``"teacher"`` as it was resolved when
@@ -136,9 +247,10 @@ class RunDir:
         stored = before.pop(MODEL_CONFIG, None)
         # A run written before a recipe field existed trained with that field's default.
         before = {**_as_json(_field_defaults()), **before}
-        recipe = self.pinned(recipe)
-        if zoo_model_name(before.get("teacher_weights")):
-            before["teacher_weights"] = self._pin(before["teacher_weights"])
+        began = self.teacher_began_with()
+        recipe = pin_zoo_teacher(recipe, began)
+        if began is not None:
+            before["teacher_weights"] = began
         resolved = _as_json(recipe.to_json())
         if before != resolved:
             changed = sorted(k for k in resolved if before.get(k) != resolved[k])
@@ -158,7 +270,7 @@ class RunDir:
 
     def write_recipe(self, recipe: Recipe) -> None:
         """Write ``recipe``, its zoo teacher pinned, and the model configs it resolves to."""
-        recipe = self.pinned(recipe)
+        recipe = pin_zoo_teacher(recipe, self.teacher_began_with())
         configs = {kind: config.to_json() for kind, config in run_configs(recipe).items()}
         write_atomic(
             self.recipe_file, json.dumps({**recipe.to_json(), MODEL_CONFIG: configs}, indent=2)
@@ -168,14 +280,18 @@ class RunDir:
     def finished(self) -> bool:
         return self.summary_file.exists()
 
-    def summary(self) -> dict:
+    def summary(self) -> RunSummary:
         """The summary of the finished run (see ``ebn_tf.training.train``)."""
         if not self.finished:
             raise FileNotFoundError(
                 f"{self.path} holds no finished run ({self.summary_file} is missing); run or "
                 "resume it with the train app first."
             )
-        return json.loads(self.summary_file.read_text())
+        return RunSummary.from_json(json.loads(self.summary_file.read_text()))
+
+    def write_summary(self, summary: RunSummary) -> None:
+        """Write ``summary``: it marks the run finished."""
+        write_atomic(self.summary_file, json.dumps(summary.to_json(), indent=2))
 
     def model(self, stage: str | None = None) -> keras.Model:
         """The model of the finished ``stage`` with its final weights, switched as that stage

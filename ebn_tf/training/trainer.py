@@ -16,11 +16,11 @@ import numpy as np
 from ebn_tf import cost, data, layers, models, zoo
 from ebn_tf._keras import keras, tf
 from ebn_tf.outputs import check_output_dir, write_atomic
-from ebn_tf.training.configs import model_config, zoo_teacher
+from ebn_tf.training.configs import model_config, pin_zoo_teacher, zoo_teacher
 from ebn_tf.training.distill import Distiller
 from ebn_tf.training.distribute import check_batch, is_chief, make_strategy
 from ebn_tf.training.recipe import Recipe, StageConfig
-from ebn_tf.training.run_dir import FINAL_WEIGHTS, STAGE_RESULT, RunDir
+from ebn_tf.training.run_dir import FINAL_WEIGHTS, FinalResult, RunDir, RunSummary, StageResult
 from ebn_tf.training.schedule import WarmupStepDecay
 from ebn_tf.training.usage_log import ExpertUsageLog
 
@@ -154,21 +154,69 @@ def _keep_epochs(metrics: Path, epochs: int) -> None:
     write_atomic(metrics, text.getvalue())
 
 
-def _commit_stage(stage_dir: Path, model: keras.Model, result: dict, backup: Path | None) -> None:
-    """Complete a stage: its final weights, then its result file (which marks the stage
-    done), then drop its backup (``backup`` None: a worker that does not own it).
+def _run_dirs(root: Path, strategy) -> tuple[RunDir, RunDir]:
+    """The chief's run directory (the recipe, the backups shared by the cluster) and this
+    process' own: the chief's, or a non-chief worker's copy apart from the chief's files."""
+    chief = RunDir(root)
+    if is_chief(strategy):
+        return chief, chief
+    return chief, chief.worker(strategy.cluster_resolver.task_id)
 
-    Until the result file exists, the backup still holds the last epoch, so a kill at any
-    point leaves a stage that the rerun finishes without training it again.
-    """
-    model.save_weights(stage_dir / FINAL_WEIGHTS)
-    write_atomic(stage_dir / STAGE_RESULT, json.dumps(result, indent=2))
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
+
+def _check_inputs(configs, dataset: str, info: data.DatasetInfo) -> None:
+    """Raise unless every model of ``configs`` takes ``dataset``'s images and classes."""
+    for config in configs:
+        if (config.num_classes, config.input_shape) != (info.num_classes, info.input_shape):
+            raise ValueError(
+                f"Model {config.name!r} takes {config.input_shape} images into "
+                f"{config.num_classes} classes, but {dataset!r} has {info.input_shape} "
+                f"images of {info.num_classes} classes; set model_overrides (or another "
+                "teacher_model)."
+            )
+
+
+def _datasets(recipe: Recipe, data_dir) -> dict[str, tf.data.Dataset]:
+    """The run's train (shuffled, augmented), validation and test splits, sharded by data
+    across the workers of a cluster."""
+    common = dict(
+        batch_size=recipe.batch_size,
+        data_dir=data_dir,
+        validation_fraction=recipe.validation_fraction,
+        seed=recipe.seed,
+    )
+    splits = {
+        "train": data.load(
+            recipe.dataset, "train", shuffle=True, augment=True, take=recipe.train_limit, **common
+        ),
+        "validation": data.load(recipe.dataset, "validation", take=recipe.eval_limit, **common),
+        "test": data.load(recipe.dataset, "test", take=recipe.eval_limit, **common),
+    }
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return {k: ds.with_options(options) for k, ds in splits.items()}
+
+
+def _teacher_weights(pinned: Recipe, own: RunDir, mirror) -> Path:
+    """The teacher's weights: the zoo model ``teacher_weights`` names (downloaded and
+    verified), the file it names, or else the run's own teacher stage."""
+    if name := zoo_teacher(pinned):
+        return zoo.download(name, "keras", mirror)
+    if not pinned.teacher_weights:
+        return own.weights("teacher")
+    weights = Path(pinned.teacher_weights)
+    if pinned.distill and not weights.exists():
+        raise FileNotFoundError(
+            f"teacher_weights={pinned.teacher_weights!r} is neither a file nor a zoo "
+            f"model ({zoo.names()}); give a teacher run's teacher/{FINAL_WEIGHTS}."
+        )
+    return weights
 
 
 class _Run:
-    """State shared by the stages of one run."""
+    """State shared by the stages of one run. Each stage follows one policy: build the
+    stage's model from its start weights, apply the step's switches, compile it (with
+    the teacher when it distils), fit it with resumable, logged callbacks, and commit
+    its weights and result."""
 
     def __init__(
         self,
@@ -182,66 +230,21 @@ class _Run:
         self.recipe = recipe
         self.strategy = make_strategy(strategy) if isinstance(strategy, str) else strategy
         check_batch(self.strategy, recipe.batch_size)
-        resolver = getattr(self.strategy, "cluster_resolver", None)
         self.chief = is_chief(self.strategy)
-        # Non-chief workers of a cluster write their copies apart from the chief's files.
-        self.root = Path(model_dir)
-        self.dir = RunDir(self.root if self.chief else self.root / f"worker{resolver.task_id}")
+        self.chief_dir, self.dir = _run_dirs(Path(model_dir), self.strategy)
         self.verbose = fit_verbosity(verbose)
         # The zoo teacher's version, resolved once, from the chief's directory for every worker.
-        self.pinned = RunDir(self.root).pinned(recipe)
+        self.pinned = pin_zoo_teacher(recipe, self.chief_dir.teacher_began_with())
         self.config = model_config(self.pinned, "student")
         self.teacher_config = model_config(self.pinned, "teacher")
         self.data_info = data.info(
             recipe.dataset, data_dir=data_dir, validation_fraction=recipe.validation_fraction
         )
-        for config in (self.config, self.teacher_config):
-            if (config.num_classes, config.input_shape) != (
-                self.data_info.num_classes,
-                self.data_info.input_shape,
-            ):
-                raise ValueError(
-                    f"Model {config.name!r} takes {config.input_shape} images into "
-                    f"{config.num_classes} classes, but {recipe.dataset!r} has "
-                    f"{self.data_info.input_shape} images of {self.data_info.num_classes} "
-                    "classes; set model_overrides (or another teacher_model)."
-                )
-        common = dict(
-            batch_size=recipe.batch_size,
-            data_dir=data_dir,
-            validation_fraction=recipe.validation_fraction,
-            seed=recipe.seed,
-        )
-        self.datasets = {
-            "train": data.load(
-                recipe.dataset,
-                "train",
-                shuffle=True,
-                augment=True,
-                take=recipe.train_limit,
-                **common,
-            ),
-            "validation": data.load(recipe.dataset, "validation", take=recipe.eval_limit, **common),
-            "test": data.load(recipe.dataset, "test", take=recipe.eval_limit, **common),
-        }
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        self.datasets = {k: ds.with_options(options) for k, ds in self.datasets.items()}
-        if name := zoo_teacher(self.pinned):
-            self.teacher_weights = zoo.download(name, "keras", mirror)
-        elif recipe.teacher_weights:
-            self.teacher_weights = Path(recipe.teacher_weights)
-            if recipe.distill and not self.teacher_weights.exists():
-                raise FileNotFoundError(
-                    f"teacher_weights={recipe.teacher_weights!r} is neither a file nor a zoo "
-                    f"model ({zoo.names()}); give a teacher run's teacher/{FINAL_WEIGHTS}."
-                )
-        else:
-            self.teacher_weights = self.dir.weights("teacher")
+        _check_inputs((self.config, self.teacher_config), recipe.dataset, self.data_info)
+        self.datasets = _datasets(recipe, data_dir)
+        self.teacher_weights = _teacher_weights(self.pinned, self.dir, mirror)
         if recipe.distill and recipe.teacher_weights:
-            self._build("teacher", self.teacher_weights)
+            self._build("teacher", self.teacher_weights)  # a teacher that does not fit fails now
 
     def _build(self, kind: str, weights: Path | None = None) -> keras.Model:
         config = self.teacher_config if kind == "teacher" else self.config
@@ -255,11 +258,9 @@ class _Run:
                 ) from error
         return model
 
-    def _optimizer(self, stage: StageConfig, steps: int):
-        schedule = WarmupStepDecay(
-            self.recipe.learning_rate, steps, self.recipe.warmup, self.recipe.decays
-        )
-        return keras.optimizers.Adam(schedule, weight_decay=stage.weight_decay or None)
+    def _steps_per_epoch(self) -> int:
+        train_size = self.data_info.split_sizes["train"]
+        return min(train_size, self.recipe.train_limit or train_size) // self.recipe.batch_size
 
     def _init_weights(self, stage: StageConfig) -> Path | None:
         if not stage.init_from:
@@ -283,105 +284,130 @@ class _Run:
         images = [x.numpy() for x, _ in self.datasets["validation"].take(batches)]
         return np.concatenate(images)[:USAGE_IMAGES]
 
-    def stage(self, stage: StageConfig) -> dict:
-        stage_dir = self.dir.stage_dir(stage.name)
-        result_file = self.dir.result_file(stage.name)
+    def stage(self, stage: StageConfig) -> StageResult:
+        """Train ``stage`` (or resume it), unless it is finished already."""
         # One backup dir for the whole cluster: BackupAndRestore makes every worker restore
         # from the chief's checkpoint (and keeps the workers' own writes apart).
-        backup = RunDir(self.root).stage_dir(stage.name) / "backup"
+        backup = self.chief_dir.backup_dir(stage.name)
         own_backup = backup if self.chief else None
-        if result_file.exists():
+        finished = self.dir.stage_result(stage.name)
+        if finished is not None:
             if own_backup is not None:
                 # A kill between the result file and the drop leaves the backup behind.
                 shutil.rmtree(own_backup, ignore_errors=True)
-            return json.loads(result_file.read_text())
-        stage_dir.mkdir(parents=True, exist_ok=True)
-        train_size = self.data_info.split_sizes["train"]
-        steps_per_epoch = min(train_size, self.recipe.train_limit or train_size) // (
-            self.recipe.batch_size
-        )
-        init = self._init_weights(stage)
+            return finished
+        self.dir.stage_dir(stage.name).mkdir(parents=True, exist_ok=True)
         with self.strategy.scope():
-            model = self._build(stage.model, None if stage.init_run else init)
-            if stage.init_run:
-                source = models.build(RunDir(stage.init_run).model_config("student"))
-                source.load_weights(init)
-                layers.load_first_expert(model, source)
-            if stage.model == "student":
-                if stage.replicate_experts:
-                    layers.replicate_first_expert(model)
-                if stage.absorb_magnitude:
-                    layers.absorb_kernel_magnitudes(model)
-                stage.switch(model)
-            optimizer = self._optimizer(stage, stage.epochs * steps_per_epoch)
-            accuracy = keras.metrics.SparseCategoricalAccuracy("accuracy")
-            if stage.distill and stage.model == "student":
-                trainable = Distiller(
-                    model,
-                    self._build("teacher", self.teacher_weights),
-                    self.recipe.attention_weight,
-                    self.recipe.kl_weight,
-                    self.recipe.temperature,
-                    mixup=self.recipe.mixup,
-                    seed=self.recipe.seed,
-                )
-                trainable.compile(optimizer)
-                # BackupAndRestore needs a built model; a subclassed one builds on a call.
-                trainable(tf.zeros([1, *self.config.input_shape]))
-            else:
-                trainable = model
-                trainable.compile(
-                    optimizer,
-                    keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    metrics=[accuracy],
-                )
-        metrics = stage_dir / "metrics.csv"
+            model = self.build_stage_model(stage)
+            apply_switches(stage, model)
+            trainable = self.compile(stage, model)
+        resumed = self.resume_point(stage, backup)
+        trainable.fit(
+            self.datasets["train"],
+            epochs=stage.epochs,
+            validation_data=self.datasets["validation"],
+            callbacks=self.callbacks(stage, model, backup, resumed),
+            verbose=self.verbose,
+        )
+        result = self.measure(stage, trainable)
+        self.dir.commit_stage(model, result, own_backup)
+        return result
+
+    def build_stage_model(self, stage: StageConfig) -> keras.Model:
+        """The stage's model with its start weights: those of the stage it starts from in
+        this run, or the first expert of another run's student (``init_run``)."""
+        init = self._init_weights(stage)
+        if not stage.init_run:
+            return self._build(stage.model, init)
+        model = self._build(stage.model)
+        source = models.build(RunDir(stage.init_run).model_config("student"))
+        source.load_weights(init)
+        layers.load_first_expert(model, source)
+        return model
+
+    def compile(self, stage: StageConfig, model: keras.Model) -> keras.Model:
+        """What ``fit`` trains: ``model`` with the cross-entropy loss, or wrapped with the
+        teacher in a ``Distiller`` when a student stage distils."""
+        optimizer = keras.optimizers.Adam(
+            WarmupStepDecay(
+                self.recipe.learning_rate,
+                stage.epochs * self._steps_per_epoch(),
+                self.recipe.warmup,
+                self.recipe.decays,
+            ),
+            weight_decay=stage.weight_decay or None,
+        )
+        if not (stage.distill and stage.model == "student"):
+            model.compile(
+                optimizer,
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")],
+            )
+            return model
+        distiller = Distiller(
+            model,
+            self._build("teacher", self.teacher_weights),
+            self.recipe.attention_weight,
+            self.recipe.kl_weight,
+            self.recipe.temperature,
+            mixup=self.recipe.mixup,
+            seed=self.recipe.seed,
+        )
+        distiller.compile(optimizer)
+        # BackupAndRestore needs a built model; a subclassed one builds on a call.
+        distiller(tf.zeros([1, *self.config.input_shape]))
+        return distiller
+
+    def resume_point(self, stage: StageConfig, backup: Path) -> int:
+        """The epochs of ``stage`` that its backup holds (``fit`` resumes after them),
+        with its logs cut to match."""
+        metrics = self.dir.metrics_file(stage.name)
         resumed = _backed_up_epochs(backup, metrics)
         if not resumed:
             # Nothing of an earlier, killed attempt is kept: neither are its logs.
-            shutil.rmtree(stage_dir / "logs", ignore_errors=True)
+            shutil.rmtree(self.dir.logs_dir(stage.name), ignore_errors=True)
         _keep_epochs(metrics, resumed)
+        return resumed
+
+    def callbacks(
+        self, stage: StageConfig, model: keras.Model, backup: Path, resumed: int
+    ) -> list[keras.callbacks.Callback]:
+        """Stop on NaN; log usage, time, TensorBoard and CSV rows of the epochs left;
+        back each epoch up, and record it."""
         callbacks = [StopOnNaN(stage.name, backup)]
         if resumed < stage.epochs:
             if stage.model == "student":
                 callbacks.append(ExpertUsageLog(model, self._usage_images()))
             callbacks += [
                 EpochSeconds(),
-                keras.callbacks.TensorBoard(str(stage_dir / "logs")),
-                keras.callbacks.CSVLogger(str(metrics), append=True),
+                keras.callbacks.TensorBoard(str(self.dir.logs_dir(stage.name))),
+                keras.callbacks.CSVLogger(str(self.dir.metrics_file(stage.name)), append=True),
             ]
         # After the loggers, so that an epoch is backed up only once it is logged: a kill
         # in between makes the rerun train and log that epoch again, which _keep_epochs
         # allows for (TensorBoard then shows it twice, at the same step). The backup is
-        # dropped by _commit_stage, once the stage's results are written. EpochRecord
-        # follows the backup it counts.
+        # dropped by RunDir.commit_stage, once the stage's results are written.
+        # EpochRecord follows the backup it counts.
         callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False))
         if self.chief:
             callbacks.append(EpochRecord(backup, resumed))
-        trainable.fit(
-            self.datasets["train"],
-            epochs=stage.epochs,
-            validation_data=self.datasets["validation"],
-            callbacks=callbacks,
-            verbose=self.verbose,
-        )
-        validation = trainable.evaluate(self.datasets["validation"], verbose=0, return_dict=True)
-        seconds = sum(float(row["seconds"] or 0) for row in _epoch_rows(metrics))
-        result = {
-            "name": stage.name,
-            "epochs": stage.epochs,
-            "val_accuracy": float(validation["accuracy"]),
-            "seconds": seconds,
-            "train_images_per_second": (
-                stage.epochs * steps_per_epoch * self.recipe.batch_size / seconds
-                if seconds
-                else None
-            ),
-        }
-        _commit_stage(stage_dir, model, result, own_backup)
-        return result
+        return callbacks
 
-    def final(self) -> dict:
+    def measure(self, stage: StageConfig, trainable: keras.Model) -> StageResult:
+        """The stage's validation top-1 and its time, over all its epochs."""
+        validation = trainable.evaluate(self.datasets["validation"], verbose=0, return_dict=True)
+        rows = _epoch_rows(self.dir.metrics_file(stage.name))
+        seconds = sum(float(row["seconds"] or 0) for row in rows)
+        images = stage.epochs * self._steps_per_epoch() * self.recipe.batch_size
+        return StageResult(
+            stage.name,
+            stage.epochs,
+            float(validation["accuracy"]),
+            seconds,
+            images / seconds if seconds else None,
+        )
+
+    def final(self) -> FinalResult:
         """Test top-1 and cost of the run's last model (the binary student, or the teacher
         of a teacher-only run)."""
         last = self.recipe.stages()[-1]
@@ -391,12 +417,20 @@ class _Run:
             model.compile(metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
         test = model.evaluate(self.datasets["test"], verbose=0, return_dict=True)
         report = cost.profile(model)
-        return {
-            "test_accuracy": float(test["accuracy"]),
-            "bops": report.bops,
-            "ops": report.ops,
-            "weights": str(weights),
-        }
+        return FinalResult(float(test["accuracy"]), report.bops, report.ops, str(weights))
+
+
+def apply_switches(stage: StageConfig, model: keras.Model) -> None:
+    """A student stage's switches: replicate the first expert and absorb the kernel
+    magnitudes when the step asks, then force expert 0 or use real-valued kernels as
+    it trains them (``StageConfig.switch``)."""
+    if stage.model != "student":
+        return
+    if stage.replicate_experts:
+        layers.replicate_first_expert(model)
+    if stage.absorb_magnitude:
+        layers.absorb_kernel_magnitudes(model)
+    stage.switch(model)
 
 
 def train(
@@ -406,7 +440,7 @@ def train(
     data_dir: str | None = None,
     verbose: int | str = "auto",
     mirror: str | os.PathLike | None = None,
-) -> dict:
+) -> RunSummary:
     """Run ``recipe`` into ``model_dir``; rerunning the same call resumes where it stopped.
 
     Everything that can fail before training (recipe, run directory, dataset, batch
@@ -415,20 +449,19 @@ def train(
     was resumed), TensorBoard logs, a per-epoch ``backup/`` while it runs, and at its end
     the final weights and ``result.json``, after which the backup is dropped. The run
     writes ``recipe.json`` (with the model configs it resolves to) and ``summary.json``;
-    ``RunDir(model_dir)`` reads them back.
+    ``RunDir(model_dir)`` reads them back (see ``RunDir`` for the layout).
     ``verbose`` is Keras' ``fit`` verbosity; ``"auto"`` prints one line per epoch when
     stdout is not a terminal (see ``fit_verbosity``). ``mirror`` is where a zoo teacher
     (``teacher_weights`` naming a zoo model) is downloaded from (see ``zoo.download``).
 
     Returns:
-        The summary: ``{"recipe", "stages": [{"name", "epochs", "val_accuracy", ...}],
-        "final": {"test_accuracy", "bops", "ops", "weights"}}``.
+        The run's summary: each stage's result, and the final model's test top-1 and cost.
     """
     run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose, mirror)
     run.dir.path.mkdir(parents=True, exist_ok=True)
     run.dir.check_recipe(run.pinned)
     run.dir.write_recipe(run.pinned)
-    stages = [run.stage(stage) for stage in recipe.stages()]
-    summary = {"recipe": recipe.name, "stages": stages, "final": run.final()}
-    write_atomic(run.dir.summary_file, json.dumps(summary, indent=2))
+    stages = tuple(run.stage(stage) for stage in recipe.stages())
+    summary = RunSummary(recipe.name, stages, run.final())
+    run.dir.write_summary(summary)
     return summary

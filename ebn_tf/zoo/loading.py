@@ -27,20 +27,7 @@ def top1(model: keras.Model, dataset, batch_size: int = 500) -> float:
     return float(model.evaluate(dataset, verbose=0, return_dict=True)["accuracy"])
 
 
-def evaluate(
-    name: str,
-    split: str = "test",
-    limit: int | None = None,
-    data_dir: str | None = None,
-    mirror: str | os.PathLike | None = None,
-    cache=None,
-) -> float:
-    """Top-1 of zoo model ``name`` on ``split`` of its dataset (first ``limit`` images)."""
-    # Here, not at the top: loading a zoo model must not import tensorflow-datasets.
-    from ebn_tf import data
-
-    entry = get(name)
-    dataset = data.load(
-        entry.dataset, split, 500, data_dir=data_dir, shuffle=False, augment=False, take=limit
-    )
+def evaluate(name: str, dataset, mirror: str | os.PathLike | None = None, cache=None) -> float:
+    """Top-1 of zoo model ``name`` on ``dataset``, (images, labels) batches of its
+    dataset as stored (see ``zoo.get(name).dataset``)."""
     return top1(load(name, mirror, cache), dataset)

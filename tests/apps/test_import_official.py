@@ -9,8 +9,8 @@ import numpy as np
 
 import ebn_tf
 import ebn_tf.zoo
+from ebn_tf.apps.sources import load_model
 from ebn_tf.models import EBNetConfig
-from ebn_tf.sources import load_model
 
 TINY = Path(__file__).resolve().parent.parent / "fixtures" / "ebnet_official_tiny"
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ebn_tf.training import train, trainer
+from ebn_tf.training import RunDir, train, trainer
 from tests.training.test_trainer import Killed, epochs_logged, small_recipe
 
 
@@ -54,5 +54,5 @@ def test_kills_between_the_backup_and_its_record_resume_at_the_backed_up_epoch(
     # Each epoch trained and logged once: had the count differed from the epoch fit
     # resumed at, a row would be missing or repeated.
     assert epochs_logged(stage_dir) == [0, 1, 2]
-    assert json.loads((stage_dir / "result.json").read_text())["epochs"] == 3
+    assert RunDir(tmp_path).stage_result("step1").epochs == 3
     assert not backup.exists()

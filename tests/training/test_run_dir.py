@@ -7,7 +7,8 @@ import pytest
 
 from ebn_tf import layers, models
 from ebn_tf.models import presets
-from ebn_tf.training import RunDir, load_run
+from ebn_tf.training import FinalResult, RunDir, RunSummary, StageResult, load_run
+from ebn_tf.training.configs import pin_zoo_teacher
 from tests.training.test_trainer import small_recipe
 
 
@@ -116,9 +117,28 @@ def test_a_run_keeps_the_zoo_teacher_version_it_began_with(tmp_path, monkeypatch
     monkeypatch.setattr(zoo.registry, "entries", lambda: {**published, "fmnist_teacher": v2})
     assert zoo.get("fmnist_teacher") == v2
     run.check_recipe(recipe)  # the run's teacher is still v1: nothing to mix
-    assert run.pinned(recipe).teacher_weights == "fmnist_teacher@1"
-    assert RunDir(tmp_path / "new").pinned(recipe).teacher_weights == "fmnist_teacher@2"
+    assert pin_zoo_teacher(recipe, run.teacher_began_with()).teacher_weights == "fmnist_teacher@1"
+    new = RunDir(tmp_path / "new").teacher_began_with()
+    assert new is None and pin_zoo_teacher(recipe, new).teacher_weights == "fmnist_teacher@2"
     with pytest.raises(ValueError, match=r"differs in \['teacher_weights'\]"):
         run.check_recipe(recipe.replace(teacher_weights="fmnist_teacher@2"))
     with pytest.raises(ValueError, match=r"began before runs pinned .* versions 1 to 2.*Fix: in"):
         legacy.check_recipe(recipe)
+
+
+def test_records_written_before_stages_were_timed_still_load(tmp_path):
+    # result.json and summary.json as the first trainer wrote them: no "seconds".
+    run = RunDir(tmp_path)
+    run.stage_dir("step4").mkdir()
+    stage = {"name": "step4", "epochs": 1, "val_accuracy": 0.8, "train_images_per_second": 300.0}
+    run.result_file("step4").write_text(json.dumps(stage))
+    final = {"test_accuracy": 0.79, "bops": 1, "ops": 2, "weights": "step4/final.weights.h5"}
+    run.summary_file.write_text(
+        json.dumps({"recipe": "fmnist_quick", "stages": [stage], "final": final})
+    )
+    assert run.stage_result("step4") == StageResult("step4", 1, 0.8, None, 300.0)
+    assert run.stage_result("step1") is None  # not finished
+    summary = run.summary()
+    assert summary == RunSummary("fmnist_quick", (run.stage_result("step4"),), FinalResult(**final))
+    assert summary.stage("step4").val_accuracy == 0.8 and summary.seconds is None
+    assert RunSummary.from_json(json.loads(json.dumps(summary.to_json()))) == summary

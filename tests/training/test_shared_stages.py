@@ -10,14 +10,14 @@ def test_teacher_alone_then_reused_with_a_shared_step1(fmnist_data_dir, tmp_path
         return train(small_recipe(*overrides), tmp_path / name, "one_device", fmnist_data_dir, 0)
 
     alone = run("teacher", "train_student=false", "teacher_model=tiny_teacher", "teacher_epochs=1")
-    assert [s["name"] for s in alone["stages"]] == ["teacher"]
-    assert 0 <= alone["final"]["test_accuracy"] <= 1 and alone["final"]["bops"] == 0
+    assert [s.name for s in alone.stages] == ["teacher"]
+    assert 0 <= alone.final.test_accuracy <= 1 and alone.final.bops == 0
     assert load_run(tmp_path / "teacher")[0].name == "tiny_teacher"
 
     teacher = f"teacher_weights={tmp_path / 'teacher' / 'teacher' / FINAL_WEIGHTS}"
     one = run("one_expert", teacher, 'model_overrides={"num_experts": 1}')
-    assert [s["name"] for s in one["stages"]] == ["step1", "step3", "step4"]
+    assert [s.name for s in one.stages] == ["step1", "step3", "step4"]
     four = run("four_experts", teacher, f"step1_run={tmp_path / 'one_expert'}")
-    assert [s["name"] for s in four["stages"]] == ["step3", "step4"]
+    assert [s.name for s in four.stages] == ["step3", "step4"]
     assert not (tmp_path / "four_experts" / "step1").exists()
     assert load_run(tmp_path / "four_experts")[0].get_layer("stage1_block1_conv1").num_experts == 4

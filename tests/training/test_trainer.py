@@ -15,7 +15,7 @@ import pytest
 
 import ebn_tf.data
 from ebn_tf import cost, models
-from ebn_tf.training import get_recipe, train, trainer
+from ebn_tf.training import RunDir, get_recipe, train, trainer
 from ebn_tf.training.trainer import FINAL_WEIGHTS
 from tests.harness import two_cpu_strategy
 
@@ -35,17 +35,17 @@ def epochs_logged(stage_dir: Path) -> list[int]:
 def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
     recipe = small_recipe("teacher_epochs=3")
     summary = train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
-    assert [s["name"] for s in summary["stages"]] == ["teacher", "step1", "step3", "step4"]
-    assert json.loads((tmp_path / "summary.json").read_text()) == summary
-    teacher = summary["stages"][0]
+    assert [s.name for s in summary.stages] == ["teacher", "step1", "step3", "step4"]
+    assert RunDir(tmp_path).summary() == summary
+    teacher = summary.stage("teacher")
     # The real teacher learns (chance is 0.1). Validation lags after 24 steps, as the
     # BatchNorm moving statistics have barely moved from their initial values.
     with open(tmp_path / "teacher" / "metrics.csv") as f:
         assert float(list(csv.DictReader(f))[-1]["accuracy"]) > 0.3
-    for stage in summary["stages"]:
-        stage_dir = tmp_path / stage["name"]
+    for stage in summary.stages:
+        stage_dir = tmp_path / stage.name
         assert (stage_dir / FINAL_WEIGHTS).exists() and (stage_dir / "logs").is_dir()
-        assert epochs_logged(stage_dir) == list(range(stage["epochs"]))
+        assert epochs_logged(stage_dir) == list(range(stage.epochs))
         assert not (stage_dir / "backup").exists(), "a finished stage drops its backup"
     # The teacher that distillation reloads is the network the teacher stage trained.
     teacher_model = models.build("tiny_teacher")
@@ -55,7 +55,7 @@ def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
         "fashion_mnist", "validation", 64, take=256, data_dir=fmnist_data_dir
     )
     reloaded = teacher_model.evaluate(validation, verbose=0, return_dict=True)
-    assert reloaded["sparse_categorical_accuracy"] == pytest.approx(teacher["val_accuracy"])
+    assert reloaded["sparse_categorical_accuracy"] == pytest.approx(teacher.val_accuracy)
     with open(tmp_path / "step3" / "metrics.csv") as f:
         row = next(csv.DictReader(f))
         assert {"attention", "kl", "cross_entropy"} <= set(row)
@@ -69,12 +69,12 @@ def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
             if logged:
                 assert 0 <= float(row[f"usage_entropy/{name}"]) <= 2
                 assert 0.25 <= float(row[f"usage_top_share/{name}"]) <= 1
-    final = summary["final"]
-    assert 0.0 <= final["test_accuracy"] <= 1.0
+    final = summary.final
+    assert 0.0 <= final.test_accuracy <= 1.0
     tiny = models.build("tiny")
-    tiny.load_weights(final["weights"])
+    tiny.load_weights(final.weights)
     report = cost.profile(tiny)
-    assert (final["bops"], final["ops"]) == (report.bops, report.ops)
+    assert (final.bops, final.ops) == (report.bops, report.ops)
     # Rerunning a finished run trains nothing and returns the same summary.
     assert train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0) == summary
     with pytest.raises(ValueError, match=r"another recipe \(differs in \['teacher_epochs'\]\)"):
@@ -94,7 +94,7 @@ def test_the_recipes_mixup_and_seed_reach_every_distilled_stage(
     monkeypatch.setattr(trainer, "Distiller", Recording)
     recipe = small_recipe("mixup=0.3", "seed=7", "train_limit=128", "eval_limit=64")
     summary = train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
-    assert [s["name"] for s in summary["stages"]] == ["teacher", "step1", "step3", "step4"]
+    assert [s.name for s in summary.stages] == ["teacher", "step1", "step3", "step4"]
     # The teacher trains alone; steps 1, 3 and 4 distil, each with the recipe's mixup.
     assert made == [{"mixup": 0.3, "seed": 7}] * 3
 
@@ -102,7 +102,7 @@ def test_the_recipes_mixup_and_seed_reach_every_distilled_stage(
 def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path):
     recipe = small_recipe("distill=false")
     summary = train(recipe, tmp_path, two_cpu_strategy(), fmnist_data_dir, verbose=0)
-    assert [s["name"] for s in summary["stages"]] == ["step1", "step3", "step4"]
+    assert [s.name for s in summary.stages] == ["step1", "step3", "step4"]
 
 
 def test_bad_input_fails_before_training(fmnist_data_dir, tmp_path):
@@ -140,11 +140,11 @@ def test_kill_between_fit_and_the_final_writes_keeps_the_stage(
     (stage_dir / "metrics.csv").write_text("epoch,accuracy\n0,0.5\n")
     trained = {}
 
-    def killed(stage_dir, model, result, backup):
+    def killed(run_dir, model, result, backup):
         trained["weights"] = model.get_weights()
         raise Killed
 
-    monkeypatch.setattr(trainer, "_commit_stage", killed)
+    monkeypatch.setattr(RunDir, "commit_stage", killed)
     with pytest.raises(Killed):
         run.stage(step1)
     assert epochs_logged(stage_dir) == [0, 1] and backup.exists()
@@ -158,8 +158,8 @@ def test_kill_between_fit_and_the_final_writes_keeps_the_stage(
     assert epochs_logged(stage_dir) == [0, 1]
     assert list((stage_dir / "logs" / "train").iterdir()) == events
     assert not backup.exists()
-    assert json.loads((stage_dir / "result.json").read_text()) == result
-    assert result["seconds"] > 0 and result["train_images_per_second"] > 0
+    assert json.loads((stage_dir / "result.json").read_text()) == result.to_json()
+    assert result.seconds > 0 and result.train_images_per_second > 0
     final = models.build("tiny")
     final.load_weights(stage_dir / FINAL_WEIGHTS)
     for a, b in zip(final.get_weights(), trained["weights"]):
@@ -215,8 +215,7 @@ def test_sigkill_mid_stage_resumes_from_last_checkpoint(fmnist_data_dir, tmp_pat
     assert 1 <= len(done_before) < 4
     subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=900)
     assert epochs_logged(tmp_path / "step3") == [0, 1, 2, 3]
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert [s["epochs"] for s in summary["stages"]] == [1, 4, 1]
+    assert [s.epochs for s in RunDir(tmp_path).summary().stages] == [1, 4, 1]
 
 
 def free_port() -> int:

@@ -16,11 +16,20 @@ import pytest
 import ebn_tf.zoo as zoo
 from ebn_tf import data, export, layers, models
 from ebn_tf.apps.checkout import zoo_mirror
+from ebn_tf.apps.sources import parity_pool
 from ebn_tf.models import presets
 from tests.harness import idx_items
 
 ZOO_DIR = pathlib.Path(__file__).parents[2] / "zoo"
 PUBLISHED = ("ebnet_fmnist", "binary_fmnist_baseline", "ebnet_fmnist_long")
+
+
+def stored(data_dir, split: str = "test", limit: int | None = None):
+    """``split`` of Fashion-MNIST as stored (neither shuffled nor augmented), as
+    ``ebn-zoo evaluate`` reads it."""
+    return data.load(
+        "fashion_mnist", split, 500, data_dir=data_dir, shuffle=False, augment=False, take=limit
+    )
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -225,16 +234,14 @@ def test_evaluate_on_the_train_split_sees_the_stored_images(cache, fmnist_data_d
     labels = idx_items(fmnist_idx_dir / "train-labels-idx1-ubyte.gz", 777)
     model = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
     expected = np.mean(model.predict(images.astype("float32"), verbose=0).argmax(1) == labels)
-    accuracy = zoo.evaluate(
-        "ebnet_fmnist", "train", 777, data_dir=str(fmnist_data_dir), mirror=ZOO_DIR
-    )
+    accuracy = zoo.evaluate("ebnet_fmnist", stored(fmnist_data_dir, "train", 777), mirror=ZOO_DIR)
     assert accuracy == pytest.approx(expected, abs=1e-6)
 
 
 @pytest.mark.parametrize("name", [*PUBLISHED, "ebnet_fmnist@1"])
 def test_loaded_model_takes_raw_images_and_scores_its_card(name, cache, fmnist_data_dir):
     card = zoo.get(name).metrics["test_top1"]
-    accuracy = zoo.evaluate(name, data_dir=str(fmnist_data_dir), mirror=ZOO_DIR)
+    accuracy = zoo.evaluate(name, stored(fmnist_data_dir), mirror=ZOO_DIR)
     assert abs(accuracy - card) <= 0.001
 
     # Raw 0-255 pixels in, logits out; the TFLite file predicts the same classes.
@@ -281,12 +288,11 @@ def test_app_lists_and_evaluates_from_a_served_mirror(cache, fmnist_data_dir):
 def test_published_tflite_matches_keras_wherever_no_sign_sits_at_zero(cache, fmnist_data_dir):
     model = zoo.load("ebnet_fmnist", mirror=ZOO_DIR)
     flatbuffer = zoo.download("ebnet_fmnist", "tflite", mirror=ZOO_DIR).read_bytes()
-    images = export.parity_images(model, "fashion_mnist", str(fmnist_data_dir))
-    report = export.parity(model, flatbuffer, images)
+    pool = parity_pool("fashion_mnist", str(fmnist_data_dir))
+    report = export.parity(model, flatbuffer, export.parity_images(model, pool))
     # Every expert that the pool of test images reaches is covered; what is left is an
     # expert no image selects: v3's first layer sends none of the 70,000 images to expert 2.
-    pool = next(iter(data.load("fashion_mnist", "test", 1024, data_dir=fmnist_data_dir)))[0]
-    reached = layers.selected_experts(model, pool.numpy())
+    reached = layers.selected_experts(model, pool)
     assert report.uncovered == [
         (layer.name, e)
         for layer in layers.expert_layers(model)
@@ -307,7 +313,7 @@ def test_the_published_teacher_scores_its_card_and_recipes_name_it(
     from ebn_tf.training.trainer import _Run
 
     card = zoo.get("fmnist_teacher").metrics["test_top1"]
-    accuracy = zoo.evaluate("fmnist_teacher", data_dir=str(fmnist_data_dir), mirror=ZOO_DIR)
+    accuracy = zoo.evaluate("fmnist_teacher", stored(fmnist_data_dir), mirror=ZOO_DIR)
     assert abs(accuracy - card) <= 0.001 and set(zoo.get("fmnist_teacher").files) == {"keras"}
     # teacher_weights=fmnist_teacher: the zoo entry's network, with its verified weights.
     recipe = get_recipe("fmnist_experts", ["train_limit=512", "eval_limit=256"])

@@ -1,6 +1,6 @@
 import pytest
 
-from ebn_tf.user_errors import user_errors
+from ebn_tf.apps.user_errors import user_errors
 
 
 @pytest.mark.parametrize(

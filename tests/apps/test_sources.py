@@ -1,6 +1,6 @@
 import pytest
 
-from ebn_tf.sources import load_model
+from ebn_tf.apps.sources import load_model
 
 
 def test_a_file_that_is_no_model_is_named(tmp_path):

@@ -1,11 +1,14 @@
-"""One way for the apps to name a model: a run directory, a saved Keras file or a zoo name."""
+"""What the apps read: a model named by a run directory, a saved Keras file or a zoo name,
+and the dataset images they measure it on."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from ebn_tf import training, zoo
+import numpy as np
+
+from ebn_tf import data, training, zoo
 from ebn_tf._keras import keras
 
 
@@ -37,3 +40,11 @@ def load_model(
         f"No model {source!r}: give a run directory, a .keras/.h5 file or a zoo name "
         f"({zoo.names()})."
     )
+
+
+def parity_pool(dataset: str | None, data_dir: str | None = None) -> np.ndarray | None:
+    """The first 1,024 test images of ``dataset``, for ``export.parity_images`` to pick
+    from; None when the dataset is unknown (parity then runs on random pixels)."""
+    if dataset is None:
+        return None
+    return next(iter(data.load(dataset, "test", 1024, data_dir=data_dir)))[0].numpy()
