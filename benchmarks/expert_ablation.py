@@ -51,6 +51,17 @@ VARIANTS = {
         "execution": "kernel_mix",
         "gate_activation": "sigmoid",
     },
+    "e4_kernel_mix_release": {
+        "num_experts": 4,
+        "execution": "kernel_mix",
+        "gate_initializer": "release",
+    },
+    "e4_kernel_mix_sigmoid_release": {
+        "num_experts": 4,
+        "execution": "kernel_mix",
+        "gate_activation": "sigmoid",
+        "gate_initializer": "release",
+    },
     "e4_mask_sum": {"num_experts": 4, "execution": "mask_sum"},
 }
 
