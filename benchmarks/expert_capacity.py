@@ -29,6 +29,7 @@ import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
 from benchmarks.report import markdown_table, write_section
 from ebn_tf import data, layers, models
 from ebn_tf._keras import keras, tf
+from ebn_tf.analysis.usage import training_routing_changes
 from ebn_tf.outputs import write_atomic
 from ebn_tf.training import WarmupStepDecay
 from ebn_tf.training.usage_log import ExpertUsageLog
@@ -137,18 +138,24 @@ class Run:
         self._train(model, self.dir / "step1", 1000 * self.seed)
         return model
 
-    def variant(self, variant: str, step1) -> dict[str, list[dict]]:
-        """Steps 3 and 4 of ``variant`` from the shared step 1: each stage's epoch rows."""
+    def variant(self, variant: str, step1) -> tuple[dict[str, list[dict]], float]:
+        """Steps 3 and 4 of ``variant`` from the shared step 1: each stage's epoch rows, and
+        the mean share of images whose expert differs between training and inference
+        routing after step 3 (0 for 1 expert: nothing to choose)."""
         tf.keras.utils.set_random_seed(1000 * self.seed + 1)  # the gate's initial weights
         model = self._build(variant)
         layers.load_first_expert(model, step1)
         layers.set_binary_weights(model, False)
         rows = {"step3": self._train(model, self.dir / variant / "step3", 1000 * self.seed + 3)}
+        changes = training_routing_changes(
+            model, self.images[: self.args.fit_images], self.args.batch_size
+        )
+        routing = float(np.mean(list(changes.values()))) if changes else float("nan")
         if not (self.dir / variant / "step4" / "final.weights.h5").exists():
             layers.absorb_kernel_magnitudes(model)
         layers.set_binary_weights(model, True)
         rows["step4"] = self._train(model, self.dir / variant / "step4", 1000 * self.seed + 4)
-        return rows
+        return rows, routing
 
 
 def entropy(row: dict) -> float:
@@ -205,11 +212,13 @@ def main() -> None:
     for size in sizes:
         finals = {v: {stage: [] for stage in STAGES} for v in variants}
         entropies = {v: [] for v in variants}
+        routings = {v: [] for v in variants}
         for seed in seeds:
             run = Run(args, size, seed)
             step1 = run.step1()
             for variant in variants:
-                stages = run.variant(variant, step1)
+                stages, routing = run.variant(variant, step1)
+                routings[variant].append(routing)
                 for stage in STAGES:
                     finals[variant][stage].append(100 * float(stages[stage][-1]["fit"]))
                 entropies[variant].append(entropy(stages["step3"][-1]))
@@ -232,7 +241,15 @@ def main() -> None:
                     f"{np.mean(fits) - base[stage]:+.2f}",
                     " / ".join(f"{f:.1f}" for f in fits),
                 ]
-            rows.append([size, variant, *cells, f"{np.nanmean(entropies[variant]):.2f}"])
+            rows.append(
+                [
+                    size,
+                    variant,
+                    *cells,
+                    f"{np.nanmean(entropies[variant]):.2f}",
+                    f"{100 * np.nanmean(routings[variant]):.1f}",
+                ]
+            )
     header = [
         "images",
         "variant",
@@ -243,6 +260,7 @@ def main() -> None:
         "vs e1",
         "per seed",
         "gate entropy, end of step 3 (bits of 2)",
+        "routing differs, training vs inference, end of step 3 (%)",
     ]
     table = markdown_table(header, rows)
     print(table)
@@ -258,6 +276,9 @@ def main() -> None:
         f"weight decay; seeds {seeds}; every variant from the seed's shared 1-expert step 1 "
         f"({args.epochs} epochs). Chance is 10%. Variants' fields: `{json.dumps(fields)}`. "
         f"Gate entropy: mean over gated layers of the usage entropy on 1,024 of the images. "
+        "Routing differs: mean over gated layers of the share of the scored images sent to "
+        "another expert by a training step (BatchNorm on batch statistics) than by inference "
+        "(`ebn_tf.analysis.usage.training_routing_changes`). "
         f"Curves: `docs/analysis/{PLOT.name}`.\n\n" + table,
         f"python -m benchmarks.expert_capacity --model {args.model} --model_overrides "
         f"'{args.model_overrides}' --sizes {args.sizes} --seeds {args.seeds} --variants "

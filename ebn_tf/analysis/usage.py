@@ -18,6 +18,18 @@ def expert_usage(model: keras.Model, images, batch_size: int = 256) -> dict[str,
     return usage_counts(model, selected_experts(model, images, batch_size))
 
 
+def training_routing_changes(model: keras.Model, images, batch_size: int = 128) -> dict[str, float]:
+    """Per expert layer, the share of ``images`` whose expert differs between a training
+    step's routing (BatchNorm on the statistics of each batch of ``batch_size``) and
+    inference's (the moving statistics). The gate reads the BatchNorm output, so in
+    training an image's expert depends on its batch: where this share is large, an image
+    does not meet the same expert from one epoch to the next.
+    """
+    inference = selected_experts(model, images, batch_size)
+    training = selected_experts(model, images, batch_size, training=True)
+    return {name: float(np.mean(inference[name] != training[name])) for name in inference}
+
+
 def usage_counts(model: keras.Model, chosen: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per layer, samples per expert, from the per-sample choices of ``selected_experts``."""
     sizes = {layer.name: layer.num_experts for layer in expert_layers(model)}

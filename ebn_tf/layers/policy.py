@@ -50,21 +50,35 @@ def replicate_first_expert(model: keras.Model) -> None:
         layer.replicate_expert(0)
 
 
-def selected_experts(model: keras.Model, images, batch_size: int = 256) -> dict[str, np.ndarray]:
+def selected_experts(
+    model: keras.Model, images, batch_size: int = 256, training: bool = False
+) -> dict[str, np.ndarray]:
     """The expert each image is sent to, per expert layer.
+
+    Args:
+        model: a model with expert layers.
+        images: the images, as the model takes them.
+        batch_size: images per forward pass.
+        training: route as a training step does (BatchNorm on each batch's statistics, so
+            an image's expert can depend on the other images of its batch), else as
+            inference does (the moving statistics). The moving statistics such a pass
+            updates are put back afterwards.
 
     Returns:
         ``{layer name: int array (num_images,)}``.
     """
+    kept = [w.numpy() for w in model.non_trainable_weights] if training else []
     layers = expert_layers(model)
     probe = keras.Model(model.inputs, [layer.input for layer in layers])
     chosen: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
     for start in range(0, len(images), batch_size):
-        layer_inputs = probe(images[start : start + batch_size], training=False)
+        layer_inputs = probe(images[start : start + batch_size], training=training)
         if len(layers) == 1:
             layer_inputs = [layer_inputs]
         for layer, x in zip(layers, layer_inputs):
             chosen[layer.name].append(layer.selected_experts(x).numpy())
+    for weight, value in zip(model.non_trainable_weights, kept):
+        weight.assign(value)
     return {name: np.concatenate(parts) for name, parts in chosen.items()}
 
 

@@ -121,3 +121,18 @@ def test_analyze_app_on_a_zoo_model(tmp_path, fmnist_data_dir, monkeypatch):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "stage3_block1_conv2" in out.stdout and "entropy" in out.stdout
     assert (tmp_path / "out" / "tsne.png").exists()
+
+
+def test_training_routing_changes_compare_batch_and_moving_statistics():
+    from ebn_tf.analysis.usage import training_routing_changes
+
+    model = models.build("tiny")
+    images = np.random.default_rng(0).uniform(0, 255, (64, 28, 28, 1)).astype("float32")
+    before = [w.numpy() for w in model.non_trainable_weights]
+    changes = training_routing_changes(model, images, batch_size=32)
+    assert set(changes) == {layer.name for layer in expert_layers(model)}
+    # Fresh BatchNorms (moving mean 0, variance 1) normalise nothing at inference, while
+    # batch statistics do: some routes differ.
+    assert all(0 <= share <= 1 for share in changes.values()) and max(changes.values()) > 0
+    for weight, value in zip(model.non_trainable_weights, before):
+        np.testing.assert_array_equal(weight.numpy(), value)
