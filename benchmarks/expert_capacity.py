@@ -49,8 +49,9 @@ VARIANTS = {
     },
 }
 STAGES = ("step3", "step4")
+PLOT_NAME = "expert_capacity{}.png"
 USAGE_IMAGES = 1024
-PLOT = Path(__file__).resolve().parent.parent / "docs" / "analysis" / "expert_capacity.png"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "analysis"
 
 
 def memorise_set(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +139,7 @@ class Run:
         self._train(model, self.dir / "step1", 1000 * self.seed)
         return model
 
-    def variant(self, variant: str, step1) -> tuple[dict[str, list[dict]], float]:
+    def variant(self, variant: str, step1, stages) -> tuple[dict[str, list[dict]], float]:
         """Steps 3 and 4 of ``variant`` from the shared step 1: each stage's epoch rows, and
         the mean share of images whose expert differs between training and inference
         routing after step 3 (0 for 1 expert: nothing to choose)."""
@@ -146,15 +147,24 @@ class Run:
         model = self._build(variant)
         layers.load_first_expert(model, step1)
         layers.set_binary_weights(model, False)
-        rows = {"step3": self._train(model, self.dir / variant / "step3", 1000 * self.seed + 3)}
+        directory = self.dir / variant
+        if self.args.frozen_batchnorm:
+            directory = self.dir / f"{variant}_frozen_batchnorm"
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    # Inference mode in training too: the gates see the moving statistics.
+                    layer.trainable = False
+        rows = {"step3": self._train(model, directory / "step3", 1000 * self.seed + 3)}
         changes = training_routing_changes(
             model, self.images[: self.args.fit_images], self.args.batch_size
         )
         routing = float(np.mean(list(changes.values()))) if changes else float("nan")
-        if not (self.dir / variant / "step4" / "final.weights.h5").exists():
+        if "step4" not in stages:
+            return rows, routing
+        if not (directory / "step4" / "final.weights.h5").exists():
             layers.absorb_kernel_magnitudes(model)
         layers.set_binary_weights(model, True)
-        rows["step4"] = self._train(model, self.dir / variant / "step4", 1000 * self.seed + 4)
+        rows["step4"] = self._train(model, directory / "step4", 1000 * self.seed + 4)
         return rows, routing
 
 
@@ -164,7 +174,7 @@ def entropy(row: dict) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def plot(curves: dict, sizes: list[int]) -> None:
+def plot(curves: dict, sizes: list[int], stages, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,17 +185,17 @@ def plot(curves: dict, sizes: list[int]) -> None:
         for variant, runs in curves[size].items():
             fit = 100 * np.mean(runs, axis=0)
             ax.plot(np.arange(1, len(fit) + 1), fit, label=variant)
-        epochs = len(fit) // 2
-        ax.axvline(epochs + 0.5, color="grey", linestyle=":")
+        for stage in range(1, len(stages)):
+            ax.axvline(stage * len(fit) // len(stages) + 0.5, color="grey", linestyle=":")
         ax.set(
-            title=f"{size} images, shuffled labels (step 3 | step 4)",
+            title=f"{size} images, shuffled labels ({' | '.join(stages)})",
             xlabel="epoch",
             ylabel="fit: training top-1 % (mean over seeds)",
         )
         ax.legend()
     fig.tight_layout()
-    PLOT.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(PLOT, dpi=90)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
 
 
 def main() -> None:
@@ -199,6 +209,12 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--learning_rate", type=float, default=1e-3)
     parser.add_argument("--root", default="runs/capacity")
+    parser.add_argument("--stages", default="step3,step4", help="step3, or step3,step4")
+    parser.add_argument(
+        "--frozen_batchnorm",
+        action="store_true",
+        help="steps 3-4 with every BatchNorm in inference mode (moving statistics)",
+    )
     parser.add_argument(
         "--fit_images", type=int, default=2048, help="memorised images scored for the fit"
     )
@@ -206,35 +222,37 @@ def main() -> None:
     variants = args.variants.split(",")
     if variants[0] != BASELINE or set(variants) - set(VARIANTS):
         parser.error(f"--variants must start with {BASELINE} and name known {list(VARIANTS)}")
+    stages = tuple(args.stages.split(","))
+    if stages not in (("step3",), STAGES):
+        parser.error("--stages must be step3 or step3,step4")
     sizes = [int(s) for s in args.sizes.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, curves = [], {size: {v: [] for v in variants} for size in sizes}
     for size in sizes:
-        finals = {v: {stage: [] for stage in STAGES} for v in variants}
+        finals = {v: {stage: [] for stage in stages} for v in variants}
         entropies = {v: [] for v in variants}
         routings = {v: [] for v in variants}
         for seed in seeds:
             run = Run(args, size, seed)
             step1 = run.step1()
             for variant in variants:
-                stages, routing = run.variant(variant, step1)
+                rows_by_stage, routing = run.variant(variant, step1, stages)
                 routings[variant].append(routing)
-                for stage in STAGES:
-                    finals[variant][stage].append(100 * float(stages[stage][-1]["fit"]))
-                entropies[variant].append(entropy(stages["step3"][-1]))
+                for stage in stages:
+                    finals[variant][stage].append(100 * float(rows_by_stage[stage][-1]["fit"]))
+                entropies[variant].append(entropy(rows_by_stage["step3"][-1]))
                 curves[size][variant].append(
-                    [float(r["fit"]) for stage in STAGES for r in stages[stage]]
+                    [float(r["fit"]) for stage in stages for r in rows_by_stage[stage]]
                 )
                 print(
-                    f"{size} images, seed {seed}, {variant}: step 3 fit "
-                    f"{finals[variant]['step3'][-1]:.2f}, step 4 fit "
-                    f"{finals[variant]['step4'][-1]:.2f}",
+                    f"{size} images, seed {seed}, {variant}: fit "
+                    + ", ".join(f"{s} {finals[variant][s][-1]:.2f}" for s in stages),
                     flush=True,
                 )
-        base = {stage: np.mean(finals[BASELINE][stage]) for stage in STAGES}
+        base = {stage: np.mean(finals[BASELINE][stage]) for stage in stages}
         for variant in variants:
             cells = []
-            for stage in STAGES:
+            for stage in stages:
                 fits = finals[variant][stage]
                 cells += [
                     f"{np.mean(fits):.2f}",
@@ -253,25 +271,22 @@ def main() -> None:
     header = [
         "images",
         "variant",
-        "step 3 fit %",
-        "vs e1",
-        "per seed",
-        "step 4 fit %",
-        "vs e1",
-        "per seed",
+        *(f"{c} {s}" for s in stages for c in ("fit %,", "vs e1,", "per seed,")),
         "gate entropy, end of step 3 (bits of 2)",
         "routing differs, training vs inference, end of step 3 (%)",
     ]
     table = markdown_table(header, rows)
     print(table)
-    plot(curves, sizes)
+    suffix = "_frozen_batchnorm" if args.frozen_batchnorm else ""
+    plot(curves, sizes, stages, DOCS / PLOT_NAME.format(suffix))
     fields = {v: {**COMMON, **VARIANTS[v], **json.loads(args.model_overrides)} for v in variants}
     write_section(
-        f"expert_capacity_{args.model}",
-        f"Do experts add capacity? Memorising shuffled labels, `{args.model}`",
+        f"expert_capacity_{args.model}{suffix}",
+        f"Do experts add capacity? Memorising shuffled labels, `{args.model}`"
+        + (", BatchNorm frozen in steps 3-4 (routing on the moving statistics)" if suffix else ""),
         f"Fit (training top-1 on the first {args.fit_images} memorised images, inference "
-        f"mode) after {args.epochs} "
-        f"epochs of step 3 (real weights) and {args.epochs} of step 4 (binary weights), batch "
+        f"mode) after {args.epochs} epochs of each of {', '.join(stages)} (step 3: real "
+        "weights; step 4: binary weights, from step 3), batch "
         f"{args.batch_size}, Adam {args.learning_rate} /10 at half and three quarters, no "
         f"weight decay; seeds {seeds}; every variant from the seed's shared 1-expert step 1 "
         f"({args.epochs} epochs). Chance is 10%. Variants' fields: `{json.dumps(fields)}`. "
@@ -279,11 +294,12 @@ def main() -> None:
         "Routing differs: mean over gated layers of the share of the scored images sent to "
         "another expert by a training step (BatchNorm on batch statistics) than by inference "
         "(`ebn_tf.analysis.usage.training_routing_changes`). "
-        f"Curves: `docs/analysis/{PLOT.name}`.\n\n" + table,
+        f"Curves: `docs/analysis/{PLOT_NAME.format(suffix)}`.\n\n" + table,
         f"python -m benchmarks.expert_capacity --model {args.model} --model_overrides "
         f"'{args.model_overrides}' --sizes {args.sizes} --seeds {args.seeds} --variants "
         f"{args.variants} --epochs {args.epochs} --batch_size {args.batch_size} --fit_images "
-        f"{args.fit_images} --root {args.root}",
+        f"{args.fit_images} --stages {args.stages} --root {args.root}"
+        + (" --frozen_batchnorm" if suffix else ""),
     )
 
 
