@@ -15,7 +15,7 @@ import numpy as np
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import EBConv2D
-from ebn_tf.layers.borders import borders, pad_border
+from ebn_tf.layers.borders import borders, conv_padding, pad_border
 from ebn_tf.layers.ebconv import channel_scale, gate_logits
 from ebn_tf.layers.grouped_conv import grouped_conv2d
 
@@ -51,7 +51,7 @@ class ExpertSwitch(keras.layers.Layer):
         self.reverse = border_form(source) == "reversed"
         padding = "same" if self.reverse else source.padding
         self.spatial_padding = source.explicit_borders(source.input_shape, padding)
-        self.conv_padding = "VALID" if self.spatial_padding or padding == "valid" else "SAME"
+        self.conv_padding = conv_padding(self.spatial_padding, padding)
         self.pad_value = source.pad_value
         self.groups = source.groups
         self.input_quantizer = source.input_quantizer

@@ -40,6 +40,11 @@ def borders(shape, kernel_size, strides, padding: str) -> Borders:
     )
 
 
+def conv_padding(explicit: Borders | None, padding: str) -> str:
+    """``tf.nn.conv2d``'s padding once the ``explicit`` border (if any) is applied."""
+    return "VALID" if explicit or padding == "valid" else "SAME"
+
+
 def pad_border(x: tf.Tensor, borders: Borders | None, value: float = 0.0) -> tf.Tensor:
     """``x`` with ``borders`` (``((top, bottom), (left, right))``) of ``value`` around its
     height and width; ``x`` itself when ``borders`` is None."""

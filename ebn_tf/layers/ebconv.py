@@ -5,7 +5,7 @@ from __future__ import annotations
 import larq as lq
 
 from ebn_tf._keras import keras, tf
-from ebn_tf.layers.borders import PADDINGS, borders, output_size, pad_border
+from ebn_tf.layers.borders import PADDINGS, borders, conv_padding, output_size, pad_border
 from ebn_tf.layers.grouped_conv import grouped_conv2d
 from ebn_tf.layers.kernel_mix import sample_gradients
 
@@ -312,7 +312,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
     def conv_padding(self) -> str:
         """``tf.nn.conv2d``'s padding of the expert convs, once ``spatial_padding`` (if
         any) is applied to their input."""
-        return "VALID" if self.spatial_padding or self.padding == "valid" else "SAME"
+        return conv_padding(self.spatial_padding, self.padding)
 
     def _conv(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         return grouped_conv2d(x, kernel, self.strides, self.conv_padding, self.groups)
