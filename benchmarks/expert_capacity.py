@@ -7,7 +7,11 @@ starts its step 3 from it (all experts copies of expert 0), trains the same numb
 steps in step 3 (real weights) and step 4 (binary weights, from its step 3). After each
 epoch the fit (top-1 on the memorised images, inference mode; on the first
 ``--fit_images`` of a larger set, an unbiased sample of it) and the usage entropy of every
-gate (bits, over the first 1,024 images) are logged. Variants differ only in their model
+gate (bits, over the first 1,024 images) and how many of those images changed expert
+since the previous epoch are logged. ``--freeze`` holds parts fixed in steps 3-4, to test
+what routing does to the fit: ``batchnorm`` (moving statistics in training too, so a
+training step routes as inference does) and ``gates`` (each gate kept at its step-3
+start, so routes move only as the features before it train). Variants differ only in their model
 fields; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
 interrupted run resumes at its last finished stage.
@@ -49,6 +53,7 @@ VARIANTS = {
     },
 }
 STAGES = ("step3", "step4")
+FREEZABLE = ("batchnorm", "gates")
 PLOT_NAME = "expert_capacity{}.png"
 USAGE_IMAGES = 1024
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "analysis"
@@ -94,7 +99,7 @@ class Run:
             .batch(self.args.batch_size, drop_remainder=True)
         )
 
-    def _train(self, model, stage_dir: Path, stage_seed: int) -> list[dict]:
+    def _train(self, model, stage_dir: Path, stage_seed: int, callbacks=()) -> list[dict]:
         """Fit ``model`` for one stage, or load it if ``stage_dir`` holds its result."""
         weights, metrics = stage_dir / "final.weights.h5", stage_dir / "metrics.csv"
         if weights.exists():
@@ -115,6 +120,7 @@ class Run:
             callbacks=[
                 FitLog(self.images[: self.args.fit_images], self.labels[: self.args.fit_images]),
                 ExpertUsageLog(model, self.images[:USAGE_IMAGES]),
+                *callbacks,
             ],
             verbose=0,
         )
@@ -147,14 +153,14 @@ class Run:
         model = self._build(variant)
         layers.load_first_expert(model, step1)
         layers.set_binary_weights(model, False)
-        directory = self.dir / variant
-        if self.args.frozen_batchnorm:
-            directory = self.dir / f"{variant}_frozen_batchnorm"
+        directory = self.dir / (variant + frozen_suffix(self.args.freeze))
+        if "batchnorm" in self.args.freeze:
             for layer in model.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
                     # Inference mode in training too: the gates see the moving statistics.
                     layer.trainable = False
-        rows = {"step3": self._train(model, directory / "step3", 1000 * self.seed + 3)}
+        callbacks = [HoldGates(model)] if "gates" in self.args.freeze else []
+        rows = {"step3": self._train(model, directory / "step3", 1000 * self.seed + 3, callbacks)}
         changes = training_routing_changes(
             model, self.images[: self.args.fit_images], self.args.batch_size
         )
@@ -164,13 +170,35 @@ class Run:
         if not (directory / "step4" / "final.weights.h5").exists():
             layers.absorb_kernel_magnitudes(model)
         layers.set_binary_weights(model, True)
-        rows["step4"] = self._train(model, directory / "step4", 1000 * self.seed + 4)
+        rows["step4"] = self._train(model, directory / "step4", 1000 * self.seed + 4, callbacks)
         return rows, routing
 
 
-def entropy(row: dict) -> float:
-    """Mean usage entropy (bits) over the gated layers of one epoch's row; nan for 1 expert."""
-    values = [float(v) for k, v in row.items() if k.startswith("usage_entropy/")]
+class HoldGates(keras.callbacks.Callback):
+    """Puts every gate back to its weights at the fit's start after each step: routes
+    then move only as the features the gates read change."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.gates = [
+            (w, w.numpy())
+            for layer in layers.expert_layers(model)
+            for w in (layer.gate_kernel, layer.gate_bias)
+        ]
+
+    def on_train_batch_end(self, batch, logs=None):
+        for weight, start in self.gates:
+            weight.assign(start)
+
+
+def frozen_suffix(frozen: list[str]) -> str:
+    """``--freeze``'s run-directory and section suffix: "" or e.g. "_frozen_batchnorm"."""
+    return "".join(f"_frozen_{part}" for part in FREEZABLE if part in frozen)
+
+
+def layer_mean(row: dict, metric: str) -> float:
+    """Mean of ``metric/LAYER`` over the gated layers of one epoch's row; nan if none."""
+    values = [float(v) for k, v in row.items() if k.startswith(f"{metric}/") and v != ""]
     return float(np.mean(values)) if values else float("nan")
 
 
@@ -211,14 +239,18 @@ def main() -> None:
     parser.add_argument("--root", default="runs/capacity")
     parser.add_argument("--stages", default="step3,step4", help="step3, or step3,step4")
     parser.add_argument(
-        "--frozen_batchnorm",
-        action="store_true",
-        help="steps 3-4 with every BatchNorm in inference mode (moving statistics)",
+        "--freeze",
+        default="",
+        help="held fixed in steps 3-4, comma-separated: batchnorm (moving statistics in "
+        "training too), gates (kept at their step-3 start)",
     )
     parser.add_argument(
         "--fit_images", type=int, default=2048, help="memorised images scored for the fit"
     )
     args = parser.parse_args()
+    args.freeze = [part for part in args.freeze.split(",") if part]
+    if set(args.freeze) - set(FREEZABLE):
+        parser.error(f"--freeze takes a comma-separated subset of {list(FREEZABLE)}")
     variants = args.variants.split(",")
     if variants[0] != BASELINE or set(variants) - set(VARIANTS):
         parser.error(f"--variants must start with {BASELINE} and name known {list(VARIANTS)}")
@@ -231,6 +263,7 @@ def main() -> None:
     for size in sizes:
         finals = {v: {stage: [] for stage in stages} for v in variants}
         entropies = {v: [] for v in variants}
+        drifts = {v: [] for v in variants}
         routings = {v: [] for v in variants}
         for seed in seeds:
             run = Run(args, size, seed)
@@ -240,7 +273,10 @@ def main() -> None:
                 routings[variant].append(routing)
                 for stage in stages:
                     finals[variant][stage].append(100 * float(rows_by_stage[stage][-1]["fit"]))
-                entropies[variant].append(entropy(rows_by_stage["step3"][-1]))
+                entropies[variant].append(layer_mean(rows_by_stage["step3"][-1], "usage_entropy"))
+                drifts[variant].append(
+                    np.mean([layer_mean(r, "route_changes") for r in rows_by_stage["step3"]])
+                )
                 curves[size][variant].append(
                     [float(r["fit"]) for stage in stages for r in rows_by_stage[stage]]
                 )
@@ -265,6 +301,7 @@ def main() -> None:
                     variant,
                     *cells,
                     f"{np.nanmean(entropies[variant]):.2f}",
+                    f"{100 * np.nanmean(drifts[variant]):.1f}",
                     f"{100 * np.nanmean(routings[variant]):.1f}",
                 ]
             )
@@ -273,24 +310,31 @@ def main() -> None:
         "variant",
         *(f"{c} {s}" for s in stages for c in ("fit %,", "vs e1,", "per seed,")),
         "gate entropy, end of step 3 (bits of 2)",
+        "route changes per epoch, step 3 (%)",
         "routing differs, training vs inference, end of step 3 (%)",
     ]
     table = markdown_table(header, rows)
     print(table)
-    suffix = "_frozen_batchnorm" if args.frozen_batchnorm else ""
+    suffix = frozen_suffix(args.freeze)
+    held = {
+        "batchnorm": "BatchNorm on its moving statistics (training routes as inference)",
+        "gates": "gates held at their step-3 start",
+    }
     plot(curves, sizes, stages, DOCS / PLOT_NAME.format(suffix))
     fields = {v: {**COMMON, **VARIANTS[v], **json.loads(args.model_overrides)} for v in variants}
     write_section(
         f"expert_capacity_{args.model}{suffix}",
         f"Do experts add capacity? Memorising shuffled labels, `{args.model}`"
-        + (", BatchNorm frozen in steps 3-4 (routing on the moving statistics)" if suffix else ""),
+        + "".join(f"; {held[part]} in steps 3-4" for part in FREEZABLE if part in args.freeze),
         f"Fit (training top-1 on the first {args.fit_images} memorised images, inference "
         f"mode) after {args.epochs} epochs of each of {', '.join(stages)} (step 3: real "
         "weights; step 4: binary weights, from step 3), batch "
         f"{args.batch_size}, Adam {args.learning_rate} /10 at half and three quarters, no "
         f"weight decay; seeds {seeds}; every variant from the seed's shared 1-expert step 1 "
         f"({args.epochs} epochs). Chance is 10%. Variants' fields: `{json.dumps(fields)}`. "
-        f"Gate entropy: mean over gated layers of the usage entropy on 1,024 of the images. "
+        "Gate entropy: mean over gated layers of the usage entropy on 1,024 of the images. "
+        "Route changes: mean over gated layers and step-3 epochs of the share of those "
+        "images whose expert (inference routing) changed since the previous epoch's end. "
         "Routing differs: mean over gated layers of the share of the scored images sent to "
         "another expert by a training step (BatchNorm on batch statistics) than by inference "
         "(`ebn_tf.analysis.usage.training_routing_changes`). "
@@ -299,7 +343,7 @@ def main() -> None:
         f"'{args.model_overrides}' --sizes {args.sizes} --seeds {args.seeds} --variants "
         f"{args.variants} --epochs {args.epochs} --batch_size {args.batch_size} --fit_images "
         f"{args.fit_images} --stages {args.stages} --root {args.root}"
-        + (" --frozen_batchnorm" if suffix else ""),
+        + (f" --freeze {','.join(args.freeze)}" if args.freeze else ""),
     )
 
 

@@ -34,6 +34,25 @@ def test_each_gate_usage_goes_into_the_epoch_logs():
         assert logs[f"usage_top_share/{name}"] == pytest.approx(counts.max() / 64)
 
 
+def test_route_changes_count_the_images_whose_expert_moved_since_the_last_epoch():
+    model = ebn_tf.models.build("tiny")
+    log = ExpertUsageLog(model, IMAGES)
+    log.on_train_begin()
+    logs = {}
+    log.on_epoch_end(0, logs)
+    layers = expert_layers(model)
+    assert all(logs[f"route_changes/{layer.name}"] == 0.0 for layer in layers)
+    before = ebn_tf.layers.selected_experts(model, IMAGES)
+    first = layers[0]
+    first.gate_kernel.assign(-first.gate_kernel)  # reverses the first gate's ranking
+    after = ebn_tf.layers.selected_experts(model, IMAGES)[first.name]
+    logs = {}
+    log.on_epoch_end(1, logs)
+    moved = np.mean(after != before[first.name])
+    assert moved > 0
+    assert logs[f"route_changes/{first.name}"] == pytest.approx(moved)
+
+
 def test_forced_and_single_expert_layers_log_nothing():
     forced = ebn_tf.models.build("tiny")
     set_forced_expert(forced, 0)  # step 1
