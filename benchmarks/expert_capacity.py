@@ -183,6 +183,7 @@ class HoldGates(keras.callbacks.Callback):
         self.gates = [
             (w, w.numpy())
             for layer in layers.expert_layers(model)
+            if layer.num_experts > 1
             for w in (layer.gate_kernel, layer.gate_bias)
         ]
 
