@@ -11,7 +11,9 @@ gate (bits, over the first 1,024 images) and how many of those images changed ex
 since the previous epoch are logged. ``--freeze`` holds parts fixed in steps 3-4, to test
 what routing does to the fit: ``batchnorm`` (moving statistics in training too, so a
 training step routes as inference does) and ``gates`` (each gate kept at its step-3
-start, so routes move only as the features before it train). Variants differ only in their model
+start, so routes move only as the features before it train) and ``routes`` (each image
+sent to the same expert of each layer all along, drawn at random once: routing that cannot
+drift, which the gates do not decide). Variants differ only in their model
 fields; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
 interrupted run resumes at its last finished stage.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 from pathlib import Path
 
@@ -53,7 +56,7 @@ VARIANTS = {
     },
 }
 STAGES = ("step3", "step4")
-FREEZABLE = ("batchnorm", "gates")
+FREEZABLE = ("batchnorm", "gates", "routes")
 PLOT_NAME = "expert_capacity{}.png"
 USAGE_IMAGES = 1024
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "analysis"
@@ -92,9 +95,13 @@ class Run:
         self.images, self.labels = memorise_set(size, seed)
         self.steps = args.epochs * (size // args.batch_size)
 
-    def _dataset(self, stage_seed: int) -> tf.data.Dataset:
+    def _inputs(self, routed: bool, count: int):
+        """The first ``count`` images, with their indices when the routes are fixed."""
+        return (self.images[:count], np.arange(count)) if routed else self.images[:count]
+
+    def _dataset(self, stage_seed: int, routed: bool) -> tf.data.Dataset:
         return (
-            tf.data.Dataset.from_tensor_slices((self.images, self.labels))
+            tf.data.Dataset.from_tensor_slices((self._inputs(routed, self.size), self.labels))
             .shuffle(self.size, seed=stage_seed, reshuffle_each_iteration=True)
             .batch(self.args.batch_size, drop_remainder=True)
         )
@@ -107,19 +114,26 @@ class Run:
             with open(metrics, newline="") as f:
                 return list(csv.DictReader(f))
         stage_dir.mkdir(parents=True, exist_ok=True)
+        routed = "routes" in self.args.freeze and layers.expert_layers(model)[0].num_experts > 1
+        trainable = FixedRoutes(model, self.size, self.seed) if routed else model
+        # Fixed routes are not the gates': their usage is not logged.
+        usage = [] if routed else [ExpertUsageLog(model, self.images[:USAGE_IMAGES])]
         schedule = WarmupStepDecay(self.args.learning_rate, self.steps, 0.0, (0.5, 0.75))
-        model.compile(
+        trainable.compile(
             keras.optimizers.Adam(schedule),
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
         tf.keras.utils.set_random_seed(stage_seed)
-        history = model.fit(
-            self._dataset(stage_seed),
+        history = trainable.fit(
+            self._dataset(stage_seed, routed),
             epochs=self.args.epochs,
             callbacks=[
-                FitLog(self.images[: self.args.fit_images], self.labels[: self.args.fit_images]),
-                ExpertUsageLog(model, self.images[:USAGE_IMAGES]),
+                FitLog(
+                    self._inputs(routed, self.args.fit_images),
+                    self.labels[: self.args.fit_images],
+                ),
+                *usage,
                 *callbacks,
             ],
             verbose=0,
@@ -161,10 +175,12 @@ class Run:
                     layer.trainable = False
         callbacks = [HoldGates(model)] if "gates" in self.args.freeze else []
         rows = {"step3": self._train(model, directory / "step3", 1000 * self.seed + 3, callbacks)}
-        changes = training_routing_changes(
-            model, self.images[: self.args.fit_images], self.args.batch_size
-        )
-        routing = float(np.mean(list(changes.values()))) if changes else float("nan")
+        routing = np.nan  # with fixed routes, nothing the gates decide
+        if "routes" not in self.args.freeze:
+            changes = training_routing_changes(
+                model, self.images[: self.args.fit_images], self.args.batch_size
+            )
+            routing = float(np.mean(list(changes.values()))) if changes else np.nan
         if "step4" not in stages:
             return rows, routing
         if not (directory / "step4" / "final.weights.h5").exists():
@@ -172,6 +188,37 @@ class Run:
         layers.set_binary_weights(model, True)
         rows["step4"] = self._train(model, directory / "step4", 1000 * self.seed + 4, callbacks)
         return rows, routing
+
+
+class FixedRoutes(keras.Model):
+    """Trains ``model`` with each of ``size`` images sent to a fixed expert of each layer,
+    drawn at random (``seed``) once: routing that cannot drift. Takes ``(images, their
+    indices)``; every expert layer's gate is replaced by the drawn routes."""
+
+    def __init__(self, model, size: int, seed: int):
+        super().__init__()
+        self.inner = model
+        expert = layers.expert_layers(model)
+        experts = [layer.num_experts for layer in expert]
+        draws = np.random.default_rng(seed).integers(0, experts, (size, len(expert)))
+        self.codes = tf.constant(draws, tf.int32)
+        self.routes = [
+            tf.Variable(tf.zeros([0], tf.int32), shape=[None], trainable=False) for _ in expert
+        ]
+        for layer, route in zip(expert, self.routes):
+            layer._gate = functools.partial(_fixed_gate, layer.num_experts, route)
+
+    def call(self, inputs, training=None):
+        images, index = inputs
+        for column, route in enumerate(self.routes):
+            route.assign(tf.gather(self.codes[:, column], tf.cast(index, tf.int32)))
+        return self.inner(images, training=training)
+
+
+def _fixed_gate(experts: int, route: tf.Variable, inputs) -> tuple[tf.Tensor, tf.Tensor]:
+    """EBConv2D's ``_gate`` with the routes read from ``route`` (one-hot, no gradient)."""
+    index = tf.convert_to_tensor(route)
+    return tf.one_hot(index, experts, dtype=inputs.dtype), index
 
 
 class HoldGates(keras.callbacks.Callback):
@@ -320,6 +367,7 @@ def main() -> None:
     held = {
         "batchnorm": "BatchNorm on its moving statistics (training routes as inference)",
         "gates": "gates held at their step-3 start",
+        "routes": "each image sent to a fixed random expert of each layer",
     }
     plot(curves, sizes, stages, DOCS / PLOT_NAME.format(suffix))
     fields = {v: {**COMMON, **VARIANTS[v], **json.loads(args.model_overrides)} for v in variants}
