@@ -12,6 +12,7 @@ import sys
 from absl import app, flags, logging
 
 from ebn_tf import training
+from ebn_tf.layers.grouped_conv import native_grouped_gradients
 from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.apps.user_errors import user_errors
 
@@ -34,10 +35,21 @@ def main(argv):
         sys.exit("--recipe and --model_dir are required (see --help).")
     with user_errors():
         recipe = training.get_recipe(FLAGS.recipe, FLAGS.override)
+        print(grouped_conv_path(), flush=True)
         summary = training.train(
             recipe, FLAGS.model_dir, FLAGS.strategy, FLAGS.data_dir, mirror=zoo_mirror()
         )
     print(report(summary, FLAGS.model_dir))
+
+
+def grouped_conv_path() -> str:
+    """Which grouped-convolution path this process trains with, and why."""
+    if native_grouped_gradients():
+        return "grouped convolutions: TensorFlow's oneDNN kernels (oneDNN is on)"
+    return (
+        "grouped convolutions: one conv per group (TensorFlow left oneDNN off on this CPU, "
+        "or TF_ENABLE_ONEDNN_OPTS=0; same numbers, slower steps: BENCHMARKS.md)"
+    )
 
 
 def report(summary: training.RunSummary, model_dir: str) -> str:

@@ -73,6 +73,13 @@ def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
     assert 0.0 <= final.test_accuracy <= 1.0
     tiny = models.build("tiny")
     tiny.load_weights(final.weights)
+    # A stage's validation top-1 is the one fit logged after its last epoch: that of its
+    # final weights.
+    tiny.compile(metrics=["sparse_categorical_accuracy"])
+    reloaded = tiny.evaluate(validation, verbose=0, return_dict=True)
+    assert reloaded["sparse_categorical_accuracy"] == pytest.approx(
+        summary.stage("step4").val_accuracy
+    )
     report = cost.profile(tiny)
     assert (final.bops, final.ops) == (report.bops, report.ops)
     # Rerunning a finished run trains nothing and returns the same summary.
@@ -213,8 +220,14 @@ def test_sigkill_mid_stage_resumes_from_last_checkpoint(fmnist_data_dir, tmp_pat
     assert not (tmp_path / "step3" / FINAL_WEIGHTS).exists()
     done_before = epochs_logged(tmp_path / "step3")
     assert 1 <= len(done_before) < 4
-    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=900)
+    rerun = subprocess.run(
+        command, cwd=ROOT, check=True, capture_output=True, text=True, timeout=900
+    )
     assert epochs_logged(tmp_path / "step3") == [0, 1, 2, 3]
+    # The app says which grouped-conv path it trains with (the same as this process's).
+    native = ebn_tf.layers.grouped_conv.native_grouped_gradients()
+    path = "TensorFlow's oneDNN kernels" if native else "one conv per group"
+    assert f"grouped convolutions: {path}" in rerun.stdout
     assert [s.epochs for s in RunDir(tmp_path).summary().stages] == [1, 4, 1]
 
 
