@@ -12,9 +12,9 @@ import sys
 from absl import app, flags, logging
 
 from ebn_tf import training
-from ebn_tf.layers.grouped_conv import native_grouped_gradients
 from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.apps.user_errors import user_errors
+from ebn_tf.layers.grouped_conv import native_grouped_gradients
 
 flags.DEFINE_string("recipe", None, "Registered recipe name (see --list_recipes).")
 flags.DEFINE_string("model_dir", None, "Run directory: checkpoints, logs, summary.json.")
