@@ -11,9 +11,11 @@ gate (bits, over the first 1,024 images) and how many of those images changed ex
 since the previous epoch are logged. ``--freeze`` holds parts fixed in steps 3-4, to test
 what routing does to the fit: ``batchnorm`` (moving statistics in training too, so a
 training step routes as inference does) and ``gates`` (each gate kept at its step-3
-start, so routes move only as the features before it train) and ``routes`` (each image
+start, so routes move only as the features before it train), ``routes`` (each image
 sent to the same expert of each layer all along, drawn at random once: routing that cannot
-drift, which the gates do not decide). Variants differ only in their model
+drift, which the gates do not decide) or ``start_routes`` (each image held on the experts
+its gates chose at the stage's start: routes that depend on the image as learned ones do,
+but cannot drift). Variants differ only in their model
 fields; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
 interrupted run resumes at its last finished stage.
@@ -56,7 +58,8 @@ VARIANTS = {
     },
 }
 STAGES = ("step3", "step4")
-FREEZABLE = ("batchnorm", "gates", "routes")
+FREEZABLE = ("batchnorm", "gates", "routes", "start_routes")
+FIXED_ROUTES = ("routes", "start_routes")
 PLOT_NAME = "expert_capacity{}.png"
 USAGE_IMAGES = 1024
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "analysis"
@@ -114,8 +117,12 @@ class Run:
             with open(metrics, newline="") as f:
                 return list(csv.DictReader(f))
         stage_dir.mkdir(parents=True, exist_ok=True)
-        routed = "routes" in self.args.freeze and layers.expert_layers(model)[0].num_experts > 1
-        trainable = FixedRoutes(model, self.size, self.seed) if routed else model
+        codes = self._route_codes(model)
+        routed = codes is not None
+        if routed:
+            bits = [layers.usage_entropy_bits(np.bincount(c, minlength=4)) for c in codes.T]
+            print(f"{stage_dir}: fixed routes, usage entropy {np.mean(bits):.2f} bits", flush=True)
+        trainable = FixedRoutes(model, codes) if routed else model
         # Fixed routes are not the gates': their usage is not logged.
         usage = [] if routed else [ExpertUsageLog(model, self.images[:USAGE_IMAGES])]
         schedule = WarmupStepDecay(self.args.learning_rate, self.steps, 0.0, (0.5, 0.75))
@@ -148,6 +155,18 @@ class Run:
         model.save_weights(weights)
         return rows
 
+    def _route_codes(self, model) -> np.ndarray | None:
+        """Each image's expert per expert layer ``(size, layers)`` when ``--freeze`` fixes
+        the routes (drawn at random, or the gates' choice now), else None."""
+        expert = layers.expert_layers(model)
+        if expert[0].num_experts == 1 or not set(FIXED_ROUTES) & set(self.args.freeze):
+            return None
+        if "routes" in self.args.freeze:
+            experts = [layer.num_experts for layer in expert]
+            return np.random.default_rng(self.seed).integers(0, experts, (self.size, len(expert)))
+        chosen = layers.selected_experts(model, self.images)
+        return np.stack([chosen[layer.name] for layer in expert], axis=1)
+
     def _build(self, variant: str):
         fields = {**COMMON, **VARIANTS[variant]}
         return models.build(self.args.model, **fields, **json.loads(self.args.model_overrides))
@@ -176,7 +195,7 @@ class Run:
         callbacks = [HoldGates(model)] if "gates" in self.args.freeze else []
         rows = {"step3": self._train(model, directory / "step3", 1000 * self.seed + 3, callbacks)}
         routing = np.nan  # with fixed routes, nothing the gates decide
-        if "routes" not in self.args.freeze:
+        if not set(FIXED_ROUTES) & set(self.args.freeze):
             changes = training_routing_changes(
                 model, self.images[: self.args.fit_images], self.args.batch_size
             )
@@ -191,17 +210,15 @@ class Run:
 
 
 class FixedRoutes(keras.Model):
-    """Trains ``model`` with each of ``size`` images sent to a fixed expert of each layer,
-    drawn at random (``seed``) once: routing that cannot drift. Takes ``(images, their
-    indices)``; every expert layer's gate is replaced by the drawn routes."""
+    """Trains ``model`` with image ``i`` sent to expert ``codes[i, j]`` of its ``j``-th
+    expert layer: routing that cannot drift. Takes ``(images, their indices)``; every
+    expert layer's gate is replaced by the codes."""
 
-    def __init__(self, model, size: int, seed: int):
+    def __init__(self, model, codes: np.ndarray):
         super().__init__()
         self.inner = model
         expert = layers.expert_layers(model)
-        experts = [layer.num_experts for layer in expert]
-        draws = np.random.default_rng(seed).integers(0, experts, (size, len(expert)))
-        self.codes = tf.constant(draws, tf.int32)
+        self.codes = tf.constant(codes, tf.int32)
         self.routes = [
             tf.Variable(tf.zeros([0], tf.int32), shape=[None], trainable=False) for _ in expert
         ]
@@ -297,8 +314,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.freeze = [part for part in args.freeze.split(",") if part]
-    if set(args.freeze) - set(FREEZABLE):
-        parser.error(f"--freeze takes a comma-separated subset of {list(FREEZABLE)}")
+    if set(args.freeze) - set(FREEZABLE) or set(FIXED_ROUTES) <= set(args.freeze):
+        parser.error(
+            f"--freeze takes a comma-separated subset of {list(FREEZABLE)}, with at most one "
+            f"of {list(FIXED_ROUTES)}"
+        )
     variants = args.variants.split(",")
     if variants[0] != BASELINE or set(variants) - set(VARIANTS):
         parser.error(f"--variants must start with {BASELINE} and name known {list(VARIANTS)}")
@@ -368,6 +388,7 @@ def main() -> None:
         "batchnorm": "BatchNorm on its moving statistics (training routes as inference)",
         "gates": "gates held at their step-3 start",
         "routes": "each image sent to a fixed random expert of each layer",
+        "start_routes": "each image held on the experts its gates chose at the stage's start",
     }
     plot(curves, sizes, stages, DOCS / PLOT_NAME.format(suffix))
     fields = {v: {**COMMON, **VARIANTS[v], **json.loads(args.model_overrides)} for v in variants}
