@@ -31,3 +31,43 @@ def fmnist_data_dir(tmp_path_factory, fmnist_idx_dir) -> pathlib.Path:
     data_dir = tmp_path_factory.mktemp("tfds")
     ebn_tf.data.info("fashion_mnist", data_dir=data_dir, manual_dir=fmnist_idx_dir)
     return data_dir
+
+
+# Finished runs that several tests only read (rerunning a finished run trains nothing): each
+# is trained once per session, lazily. Training time here is mostly graph tracing per stage.
+
+
+@pytest.fixture(scope="session")
+def policy_run(tmp_path_factory, fmnist_data_dir):
+    """The whole staged policy (teacher, steps 1, 3, 4) of ``tiny`` on a slice of
+    Fashion-MNIST: its directory, recipe and summary."""
+    from ebn_tf.training import train
+    from tests.training.test_trainer import small_recipe
+
+    recipe = small_recipe("teacher_epochs=3")
+    path = tmp_path_factory.mktemp("policy_run")
+    return path, recipe, train(recipe, path, "one_device", fmnist_data_dir, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def teacher_run(tmp_path_factory, fmnist_data_dir):
+    """A run that trains only a ``tiny_teacher`` for one epoch: its directory and summary."""
+    from ebn_tf.training import train
+    from tests.training.test_trainer import small_recipe
+
+    recipe = small_recipe("train_student=false", "teacher_model=tiny_teacher", "teacher_epochs=1")
+    path = tmp_path_factory.mktemp("teacher_run")
+    return path, train(recipe, path, "one_device", fmnist_data_dir, 0)
+
+
+@pytest.fixture(scope="session")
+def official_export():
+    """The official tiny fixture checkpoint imported at 72x72 and converted with LCE:
+    ``(model, flatbuffer, audit)``, for the tests that only read the conversion (its
+    x86 and ARM checks), converted once."""
+    export = pytest.importorskip("ebn_tf.export")
+    from ebn_tf.zoo import import_official
+
+    fixture = pathlib.Path(__file__).parent / "fixtures" / "ebnet_official_tiny"
+    model = import_official(fixture / "state_dict.pth", image_size=72)
+    return (model, *export.convert(model))

@@ -35,7 +35,6 @@ def main(argv):
         sys.exit("--recipe and --model_dir are required (see --help).")
     with user_errors():
         recipe = training.get_recipe(FLAGS.recipe, FLAGS.override)
-        print(grouped_conv_path(), flush=True)
         summary = training.train(
             recipe, FLAGS.model_dir, FLAGS.strategy, FLAGS.data_dir, mirror=zoo_mirror()
         )
@@ -66,6 +65,8 @@ def report(summary: training.RunSummary, model_dir: str) -> str:
         )
     final = summary.final
     lines += [
+        # Asked only now: a multi-worker strategy must exist before any TensorFlow op.
+        grouped_conv_path(),
         f"test top-1 {final.test_accuracy:.4f}; BOPs {final.bops / 1e6:.2f} M, "
         f"OPs {final.ops / 1e6:.3f} M per image",
         f"weights: {final.weights}",

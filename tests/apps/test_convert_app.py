@@ -4,8 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ebn_tf.training import get_recipe, train
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,16 +17,12 @@ def convert(*args):
     )
 
 
-def test_convert_a_run(fmnist_data_dir, tmp_path):
-    recipe = get_recipe(
-        "fmnist_quick",
-        ["model=tiny", "train_limit=256", "eval_limit=128", "batch_size=64", "distill=false"],
-    )
-    train(recipe, tmp_path / "run", "one_device", fmnist_data_dir, verbose=0)
+def test_convert_a_run(fmnist_data_dir, tmp_path, policy_run):
+    # A finished run of every stage of tiny (conftest.py), trained once per session; the
+    # app only reads it.
+    run_dir = policy_run[0]
     output = tmp_path / "model.tflite"
-    result = convert(
-        f"--model={tmp_path / 'run'}", f"--output={output}", f"--data_dir={fmnist_data_dir}"
-    )
+    result = convert(f"--model={run_dir}", f"--output={output}", f"--data_dir={fmnist_data_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "audit: ok" in result.stdout and "28 LceBconv2d (expected 28)" in result.stdout
     assert "parity on" in result.stdout and "top-1 agreement 100.00%" in result.stdout

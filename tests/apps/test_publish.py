@@ -62,16 +62,16 @@ def test_publishing_a_run_is_refused_before_any_work(tmp_path):
         publish.publish_run("other", no_run, "", zoo_dir=tmp_path, registry=index, overwrite=True)
 
 
-def test_a_teacher_run_is_published_as_its_preset_without_tflite(fmnist_data_dir, tmp_path):
-    from ebn_tf.training import train
-    from tests.training.test_trainer import small_recipe
-
-    recipe = small_recipe("train_student=false", "teacher_model=tiny_teacher", "teacher_epochs=1")
-    train(recipe, tmp_path / "run", "one_device", fmnist_data_dir, 0)
+def test_a_teacher_run_is_published_as_its_preset_without_tflite(
+    fmnist_data_dir, tmp_path, teacher_run
+):
+    # teacher_run (conftest.py): small_recipe("train_student=false",
+    # "teacher_model=tiny_teacher", "teacher_epochs=1"), trained once; publishing only reads it.
+    run_dir, _ = teacher_run
     index = tmp_path / "registry.json"
     entry = publish.publish_run(
         "teacher",
-        tmp_path / "run",
+        run_dir,
         "",
         zoo_dir=tmp_path / "zoo",
         data_dir=fmnist_data_dir,

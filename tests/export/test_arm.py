@@ -89,10 +89,11 @@ def test_a_fresh_export_agrees_on_arm_and_its_export_report_says_so(runner, pool
     ) in published_card(report)
 
 
-def test_the_official_checkpoint_export_gives_the_official_logits_on_arm(runner):
+def test_the_official_checkpoint_export_gives_the_official_logits_on_arm(runner, official_export):
     expected = np.load(OFFICIAL / "expected.npz")
-    model = zoo.import_official(OFFICIAL / "state_dict.pth", image_size=72)
-    flatbuffer, audit = export.convert(model)
+    # zoo.import_official(OFFICIAL / "state_dict.pth", image_size=72), converted once per
+    # session (conftest.py): the x86 check of test_official.py reads the same file.
+    _, flatbuffer, audit = official_export
     # Its zero borders: explicit PADs, and the stride-2 binary conv on an even size
     # in the reversal form (two REVERSE_V2 in each of its 4 expert branches).
     assert audit.count("REVERSE_V2") == 8 and audit.count("PAD") > 0, audit

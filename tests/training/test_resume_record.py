@@ -24,7 +24,8 @@ def kill_after_backup(monkeypatch, stage: str, epoch: int) -> None:
 def test_kills_between_the_backup_and_its_record_resume_at_the_backed_up_epoch(
     fmnist_data_dir, tmp_path, monkeypatch
 ):
-    recipe = small_recipe("distill=false", "step1_epochs=3")
+    # Epoch counts matter here, not the images: two steps an epoch.
+    recipe = small_recipe("distill=false", "step1_epochs=3", "train_limit=128", "eval_limit=64")
     stage_dir = tmp_path / "step1"
     backup, metrics = stage_dir / "backup", stage_dir / "metrics.csv"
     kill_after_backup(monkeypatch, "step1", 0)

@@ -5,16 +5,20 @@ from ebn_tf.training.trainer import FINAL_WEIGHTS
 from tests.training.test_trainer import small_recipe
 
 
-def test_teacher_alone_then_reused_with_a_shared_step1(fmnist_data_dir, tmp_path):
+def test_teacher_alone_then_reused_with_a_shared_step1(fmnist_data_dir, tmp_path, teacher_run):
     def run(name, *overrides):
-        return train(small_recipe(*overrides), tmp_path / name, "one_device", fmnist_data_dir, 0)
+        # Two steps a stage: only which stages run, and from where, is checked.
+        recipe = small_recipe(*overrides, "train_limit=128", "eval_limit=64")
+        return train(recipe, tmp_path / name, "one_device", fmnist_data_dir, 0)
 
-    alone = run("teacher", "train_student=false", "teacher_model=tiny_teacher", "teacher_epochs=1")
+    # The teacher alone: small_recipe("train_student=false", "teacher_model=tiny_teacher",
+    # "teacher_epochs=1"), trained once per session (conftest.py; publishing reads it too).
+    teacher_dir, alone = teacher_run
     assert [s.name for s in alone.stages] == ["teacher"]
     assert 0 <= alone.final.test_accuracy <= 1 and alone.final.bops == 0
-    assert load_run(tmp_path / "teacher")[0].name == "tiny_teacher"
+    assert load_run(teacher_dir)[0].name == "tiny_teacher"
 
-    teacher = f"teacher_weights={tmp_path / 'teacher' / 'teacher' / FINAL_WEIGHTS}"
+    teacher = f"teacher_weights={teacher_dir / 'teacher' / FINAL_WEIGHTS}"
     one = run("one_expert", teacher, 'model_overrides={"num_experts": 1}')
     assert [s.name for s in one.stages] == ["step1", "step3", "step4"]
     four = run("four_experts", teacher, f"step1_run={tmp_path / 'one_expert'}")

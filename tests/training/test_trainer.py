@@ -32,9 +32,10 @@ def epochs_logged(stage_dir: Path) -> list[int]:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
-def test_whole_policy_with_distillation(fmnist_data_dir, tmp_path):
-    recipe = small_recipe("teacher_epochs=3")
-    summary = train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
+def test_whole_policy_with_distillation(fmnist_data_dir, policy_run):
+    # The run is trained by the session fixture (conftest.py), which the convert app's
+    # test converts too: small_recipe("teacher_epochs=3"), one device, into its own dir.
+    tmp_path, recipe, summary = policy_run
     assert [s.name for s in summary.stages] == ["teacher", "step1", "step3", "step4"]
     assert RunDir(tmp_path).summary() == summary
     teacher = summary.stage("teacher")
@@ -107,7 +108,8 @@ def test_the_recipes_mixup_and_seed_reach_every_distilled_stage(
 
 
 def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path):
-    recipe = small_recipe("distill=false")
+    # Two steps a stage are enough: only the stages' completion is checked.
+    recipe = small_recipe("distill=false", "train_limit=128", "eval_limit=64")
     summary = train(recipe, tmp_path, two_cpu_strategy(), fmnist_data_dir, verbose=0)
     assert [s.name for s in summary.stages] == ["step1", "step3", "step4"]
 
@@ -136,7 +138,7 @@ class Killed(BaseException):
 def test_kill_between_fit_and_the_final_writes_keeps_the_stage(
     fmnist_data_dir, tmp_path, monkeypatch
 ):
-    recipe = small_recipe("distill=false", "step1_epochs=2")
+    recipe = small_recipe("distill=false", "step1_epochs=2", "train_limit=128", "eval_limit=64")
     step1 = recipe.stages()[0]
     run = trainer._Run(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
     stage_dir, backup = tmp_path / "step1", tmp_path / "step1" / "backup"
