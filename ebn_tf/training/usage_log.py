@@ -39,8 +39,11 @@ class ExpertUsageLog(keras.callbacks.Callback):
         chosen = selected_experts(self.student, self.images)
         return {name: (gated[name], chosen[name]) for name in gated}
 
-    def on_train_begin(self, logs=None):
-        self.routes = {name: chosen for name, (_, chosen) in self._gated_routes().items()}
+    def on_epoch_begin(self, epoch, logs=None):
+        # The first epoch's start, once a resumed fit has restored its weights (Keras'
+        # BackupAndRestore does so when training begins).
+        if not self.routes:
+            self.routes = {name: chosen for name, (_, chosen) in self._gated_routes().items()}
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:

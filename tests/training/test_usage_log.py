@@ -37,7 +37,7 @@ def test_each_gate_usage_goes_into_the_epoch_logs():
 def test_route_changes_count_the_images_whose_expert_moved_since_the_last_epoch():
     model = ebn_tf.models.build("tiny")
     log = ExpertUsageLog(model, IMAGES)
-    log.on_train_begin()
+    log.on_epoch_begin(0)
     logs = {}
     log.on_epoch_end(0, logs)
     layers = expert_layers(model)
