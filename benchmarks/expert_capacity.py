@@ -120,7 +120,7 @@ class Run:
         codes = self._route_codes(model)
         routed = codes is not None
         if routed:
-            bits = [layers.usage_entropy_bits(np.bincount(c, minlength=4)) for c in codes.T]
+            bits = [layers.usage_entropy_bits(np.bincount(c)) for c in codes.T]
             print(f"{stage_dir}: fixed routes, usage entropy {np.mean(bits):.2f} bits", flush=True)
         trainable = FixedRoutes(model, codes) if routed else model
         # Fixed routes are not the gates': their usage is not logged.
