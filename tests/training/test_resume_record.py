@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ebn_tf.training import RunDir, train, trainer
-from tests.training.test_trainer import Killed, epochs_logged, small_recipe
+from tests.training.test_trainer import TWO_STEPS, Killed, epochs_logged, small_recipe
 
 
 def kill_after_backup(monkeypatch, stage: str, epoch: int) -> None:
@@ -25,7 +25,7 @@ def test_kills_between_the_backup_and_its_record_resume_at_the_backed_up_epoch(
     fmnist_data_dir, tmp_path, monkeypatch
 ):
     # Epoch counts matter here, not the images: two steps an epoch.
-    recipe = small_recipe("distill=false", "step1_epochs=3", "train_limit=128", "eval_limit=64")
+    recipe = small_recipe("distill=false", "step1_epochs=3", *TWO_STEPS)
     stage_dir = tmp_path / "step1"
     backup, metrics = stage_dir / "backup", stage_dir / "metrics.csv"
     kill_after_backup(monkeypatch, "step1", 0)

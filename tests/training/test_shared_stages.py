@@ -2,13 +2,13 @@
 
 from ebn_tf.training import load_run, train
 from ebn_tf.training.trainer import FINAL_WEIGHTS
-from tests.training.test_trainer import small_recipe
+from tests.training.test_trainer import TWO_STEPS, small_recipe
 
 
 def test_teacher_alone_then_reused_with_a_shared_step1(fmnist_data_dir, tmp_path, teacher_run):
     def run(name, *overrides):
         # Two steps a stage: only which stages run, and from where, is checked.
-        recipe = small_recipe(*overrides, "train_limit=128", "eval_limit=64")
+        recipe = small_recipe(*overrides, *TWO_STEPS)
         return train(recipe, tmp_path / name, "one_device", fmnist_data_dir, 0)
 
     # The teacher alone: small_recipe("train_student=false", "teacher_model=tiny_teacher",

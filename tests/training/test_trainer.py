@@ -21,6 +21,8 @@ from tests.harness import two_cpu_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["model=tiny", "train_limit=512", "eval_limit=256", "batch_size=64"]
+# Two steps a stage (batch 64): for tests of stages, epochs and records, not of learning.
+TWO_STEPS = ("train_limit=128", "eval_limit=64")
 
 
 def small_recipe(*overrides):
@@ -100,7 +102,7 @@ def test_the_recipes_mixup_and_seed_reach_every_distilled_stage(
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(trainer, "Distiller", Recording)
-    recipe = small_recipe("mixup=0.3", "seed=7", "train_limit=128", "eval_limit=64")
+    recipe = small_recipe("mixup=0.3", "seed=7", *TWO_STEPS)
     summary = train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
     assert [s.name for s in summary.stages] == ["teacher", "step1", "step3", "step4"]
     # The teacher trains alone; steps 1, 3 and 4 distil, each with the recipe's mixup.
@@ -108,8 +110,8 @@ def test_the_recipes_mixup_and_seed_reach_every_distilled_stage(
 
 
 def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path):
-    # Two steps a stage are enough: only the stages' completion is checked.
-    recipe = small_recipe("distill=false", "train_limit=128", "eval_limit=64")
+    # Only the stages' completion is checked.
+    recipe = small_recipe("distill=false", *TWO_STEPS)
     summary = train(recipe, tmp_path, two_cpu_strategy(), fmnist_data_dir, verbose=0)
     assert [s.name for s in summary.stages] == ["step1", "step3", "step4"]
 
@@ -138,7 +140,7 @@ class Killed(BaseException):
 def test_kill_between_fit_and_the_final_writes_keeps_the_stage(
     fmnist_data_dir, tmp_path, monkeypatch
 ):
-    recipe = small_recipe("distill=false", "step1_epochs=2", "train_limit=128", "eval_limit=64")
+    recipe = small_recipe("distill=false", "step1_epochs=2", *TWO_STEPS)
     step1 = recipe.stages()[0]
     run = trainer._Run(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
     stage_dir, backup = tmp_path / "step1", tmp_path / "step1" / "backup"
