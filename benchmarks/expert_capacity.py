@@ -50,6 +50,7 @@ VARIANTS = {
     "e4": {"num_experts": 4},
     "e4_release": {"num_experts": 4, "gate_initializer": "release"},
     "e4_zeros": {"num_experts": 4, "gate_initializer": "zeros"},
+    "e4_clusters": {"num_experts": 4, "gate_initializer": "clusters"},
     "e4_sigmoid": {"num_experts": 4, "gate_activation": "sigmoid"},
     "e4_sigmoid_release": {
         "num_experts": 4,
@@ -186,6 +187,8 @@ class Run:
         model = self._build(variant)
         layers.load_first_expert(model, step1)
         layers.set_binary_weights(model, False)
+        if VARIANTS[variant].get("gate_initializer") == "clusters":
+            layers.start_gates_on_clusters(model, self.images, self.seed)
         directory = self.dir / (variant + frozen_suffix(self.args.freeze))
         if "batchnorm" in self.args.freeze:
             for layer in model.layers:

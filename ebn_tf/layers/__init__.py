@@ -1,6 +1,7 @@
 """Keras layers of ebn_tf."""
 
 from ebn_tf.layers.ebconv import EBConv2D
+from ebn_tf.layers.gate_clusters import start_gates_on_clusters
 from ebn_tf.layers.policy import (
     absorb_kernel_magnitudes,
     expert_layers,
@@ -21,5 +22,6 @@ __all__ = [
     "selected_experts",
     "set_binary_weights",
     "set_forced_expert",
+    "start_gates_on_clusters",
     "usage_entropy_bits",
 ]

@@ -22,11 +22,14 @@ def _release_gate_initializer():
     return keras.initializers.VarianceScaling(1 / (3 * 9**2), "fan_in", "uniform")
 
 
-# Named start states of the gate kernel (its bias starts at zero).
+# Named start states of the gate kernel (its bias starts at zero). "clusters" is
+# data-dependent: the layer starts as glorot, and the trainer's step 3 sets the gate from
+# the data it reads (ebn_tf.layers.gate_clusters).
 GATE_INITIALIZERS = {
     "glorot_uniform": lambda: keras.initializers.GlorotUniform(),
     "release": _release_gate_initializer,
     "zeros": lambda: keras.initializers.Zeros(),
+    "clusters": lambda: keras.initializers.GlorotUniform(),
 }
 
 
@@ -108,8 +111,9 @@ class EBConv2D(lq.layers_base.BaseLayer):
         execution: ``"partition"``, ``"kernel_mix"`` or ``"mask_sum"`` (see above).
         kernel_initializer: initializer applied to each expert kernel separately.
         gate_initializer: initializer of the gate kernel: a name of ``GATE_INITIALIZERS``
-            (``"release"``: the released training's gate as step 3 receives it) or any
-            Keras initializer.
+            (``"release"``: the released training's gate as step 3 receives it;
+            ``"clusters"``: glorot until ``start_gates_on_clusters`` sets it from data,
+            as the trainer does at step 3's start) or any Keras initializer.
         input_quantizer: larq quantizer of the input (None: real-valued inputs).
         kernel_quantizer: larq quantizer of the expert kernels (None: real-valued kernels).
         kernel_constraint: constraint on the stacked ``(N, kh, kw, C_in / groups, filters)``

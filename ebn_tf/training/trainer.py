@@ -26,6 +26,9 @@ from ebn_tf.training.usage_log import ExpertUsageLog
 
 # Validation images whose routing is logged each epoch (ExpertUsageLog).
 USAGE_IMAGES = 1024
+# Training images (the first, unaugmented: the same on every worker) that a "clusters" gate
+# start is fitted on.
+CLUSTER_IMAGES = 4096
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -241,6 +244,7 @@ class _Run:
             recipe.dataset, data_dir=data_dir, validation_fraction=recipe.validation_fraction
         )
         _check_inputs((self.config, self.teacher_config), recipe.dataset, self.data_info)
+        self.data_dir = data_dir
         self.datasets = _datasets(recipe, data_dir)
         self.teacher_weights = _teacher_weights(self.pinned, self.dir, mirror)
         if recipe.distill and recipe.teacher_weights:
@@ -284,6 +288,20 @@ class _Run:
         images = [x.numpy() for x, _ in self.datasets["validation"].take(batches)]
         return np.concatenate(images)[:USAGE_IMAGES]
 
+    def _cluster_images(self) -> np.ndarray:
+        take = min(CLUSTER_IMAGES, self.recipe.train_limit or CLUSTER_IMAGES)
+        split = data.load(
+            self.recipe.dataset,
+            "train",
+            self.recipe.batch_size,
+            shuffle=False,
+            augment=False,
+            take=take,
+            data_dir=self.data_dir,
+            validation_fraction=self.recipe.validation_fraction,
+        )
+        return np.concatenate([x.numpy() for x, _ in split])
+
     def stage(self, stage: StageConfig) -> StageResult:
         """Train ``stage`` (or resume it), unless it is finished already."""
         # One backup dir for the whole cluster: BackupAndRestore makes every worker restore
@@ -300,6 +318,8 @@ class _Run:
         with self.strategy.scope():
             model = self.build_stage_model(stage)
             apply_switches(stage, model)
+            if stage.replicate_experts and self.config.gate_initializer == "clusters":
+                layers.start_gates_on_clusters(model, self._cluster_images(), self.recipe.seed)
             trainable = self.compile(stage, model)
         resumed = self.resume_point(stage, backup)
         trainable.fit(

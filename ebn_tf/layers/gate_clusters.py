@@ -1,0 +1,99 @@
+"""A data-dependent gate start (beyond the paper): each gate begins as the nearest-centroid
+rule of k-means clusters of what it reads.
+
+Issue 28 measured that routes drift: with a random gate, most images sit near a gate
+boundary, and as the features train they cross it (55-62% of images change expert an
+epoch on the capacity test, even with the gates held), so an expert rarely sees the same
+image twice. Boundaries drawn between clusters of the gate's own input fall where few
+images are, so the same feature drift moves fewer images across them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ebn_tf._keras import keras
+from ebn_tf.layers.ebconv import EBConv2D
+
+ITERATIONS = 100
+RESTARTS = 4
+
+
+def kmeans(points: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """``k`` centroids ``(k, D)`` of ``points`` ``(M, D)``: the tightest (least summed
+    squared distance) of ``RESTARTS`` runs of k-means++ seeding and Lloyd iterations (a
+    single run can stop in a poor local optimum)."""
+    if len(points) < k:
+        raise ValueError(f"k-means needs at least k={k} points, got {len(points)}.")
+    points = np.asarray(points, np.float64)
+    rng = np.random.default_rng(seed)
+    runs = [_lloyd(points, _plus_plus(points, k, rng)) for _ in range(RESTARTS)]
+    return min(runs, key=lambda c: _squared_distances(points, c).min(axis=1).sum())
+
+
+def _plus_plus(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeds: each next one drawn with probability ~ squared distance to the
+    nearest seed so far."""
+    centroids = [points[rng.integers(len(points))]]
+    for _ in range(1, k):
+        distance = _squared_distances(points, np.array(centroids)).min(axis=1)
+        centroids.append(points[rng.choice(len(points), p=distance / distance.sum())])
+    return np.array(centroids)
+
+
+def _lloyd(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Lloyd iterations from ``centroids`` until no point changes cluster (at most
+    ``ITERATIONS``); an emptied cluster keeps its centroid."""
+    assignment = None
+    for _ in range(ITERATIONS):
+        new = np.argmin(_squared_distances(points, centroids), axis=1)
+        if assignment is not None and np.array_equal(new, assignment):
+            break
+        assignment = new
+        for cluster in range(len(centroids)):
+            members = points[assignment == cluster]
+            if len(members):
+                centroids[cluster] = members.mean(axis=0)
+    return centroids
+
+
+def _squared_distances(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """``(M, k)``: ``|p|^2 - 2 p.c + |c|^2``, one matrix product instead of an (M, k, D)
+    difference tensor."""
+    squared = (points**2).sum(1)[:, None] - 2 * points @ centroids.T + (centroids**2).sum(1)
+    return np.maximum(squared, 0.0)
+
+
+def nearest_centroid_gate(points: np.ndarray, centroids: np.ndarray):
+    """Gate ``(kernel (D, k), bias (k,))`` whose argmax is the nearest centroid.
+
+    ``argmin |x - c|^2 = argmax 2 c.x - |c|^2``; both are divided by the median, over
+    ``points``, of the squared-distance gap between the two nearest centroids, so the
+    median point's two best logits are 1 apart: a soft gate neither saturated nor flat.
+    """
+    distances = np.sort(_squared_distances(points, centroids), axis=1)
+    scale = float(np.median(distances[:, 1] - distances[:, 0])) or 1.0
+    kernel = 2 * centroids.T / scale
+    bias = -(centroids**2).sum(1) / scale
+    return kernel.astype(np.float32), bias.astype(np.float32)
+
+
+def start_gates_on_clusters(model: keras.Model, images, seed: int = 0) -> None:
+    """Set every gate of ``model`` to the nearest-centroid rule of the k-means clusters
+    (k = its experts) of its pooled input over ``images`` (inference mode), each channel
+    standardised over the images: the pooled input is mostly a per-channel offset common to
+    all images, which would otherwise decide the clusters. The standardisation is folded
+    into the gate, which stays a plain ``Dense`` on the pooled input.
+
+    Layer by layer, in order: a layer's input depends on the routes of the gates before
+    it once the experts differ.
+    """
+    for layer in (x for x in model.layers if isinstance(x, EBConv2D) and x.num_experts > 1):
+        probe = keras.Model(model.inputs, layer.input)
+        pooled = probe.predict(images, batch_size=256, verbose=0).mean(axis=(1, 2))
+        mean, std = pooled.mean(axis=0), pooled.std(axis=0) + 1e-6
+        standard = (pooled - mean) / std
+        kernel, bias = nearest_centroid_gate(standard, kmeans(standard, layer.num_experts, seed))
+        # (p - mean) / std @ kernel + bias, as a gate on p.
+        layer.gate_kernel.assign(kernel / std[:, None])
+        layer.gate_bias.assign(bias - (mean / std) @ kernel)
