@@ -15,6 +15,7 @@ import pytest
 
 import ebn_tf.data
 from ebn_tf import cost, models
+from ebn_tf.layers import expert_layers, start_gates_on_clusters
 from ebn_tf.training import RunDir, get_recipe, train, trainer
 from ebn_tf.training.trainer import FINAL_WEIGHTS
 from tests.harness import two_cpu_strategy
@@ -107,6 +108,36 @@ def test_the_recipes_mixup_and_seed_reach_every_distilled_stage(
     assert [s.name for s in summary.stages] == ["teacher", "step1", "step3", "step4"]
     # The teacher trains alone; steps 1, 3 and 4 distil, each with the recipe's mixup.
     assert made == [{"mixup": 0.3, "seed": 7}] * 3
+
+
+def test_a_clusters_gate_starts_at_step_3_on_the_first_training_images(
+    fmnist_data_dir, tmp_path, monkeypatch
+):
+    calls = []
+
+    def recording(model, images, seed):
+        calls.append((images, seed, [layer.force_expert for layer in expert_layers(model)]))
+        start_gates_on_clusters(model, images, seed)
+
+    monkeypatch.setattr(trainer.layers, "start_gates_on_clusters", recording)
+    overrides = ['model_overrides={"gate_initializer": "clusters"}', "distill=false", "seed=3"]
+    summary = train(small_recipe(*overrides, *TWO_STEPS), tmp_path, "one_device", fmnist_data_dir)
+    assert [s.name for s in summary.stages] == ["step1", "step3", "step4"]
+    # Once, when step 3 replicates the experts and the gates decide (not forced), on the
+    # first training images unshuffled and unaugmented (the same on every worker).
+    assert len(calls) == 1
+    images, seed, forced = calls[0]
+    first = ebn_tf.data.load(
+        "fashion_mnist",
+        "train",
+        128,
+        shuffle=False,
+        augment=False,
+        take=128,
+        data_dir=fmnist_data_dir,
+    )
+    np.testing.assert_array_equal(images, next(iter(first))[0].numpy())
+    assert seed == 3 and set(forced) == {None}
 
 
 def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path):
