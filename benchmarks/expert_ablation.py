@@ -62,6 +62,11 @@ VARIANTS = {
         "gate_activation": "sigmoid",
         "gate_initializer": "release",
     },
+    "e4_kernel_mix_clusters": {
+        "num_experts": 4,
+        "execution": "kernel_mix",
+        "gate_initializer": "clusters",
+    },
     "e4_mask_sum": {"num_experts": 4, "execution": "mask_sum"},
 }
 
