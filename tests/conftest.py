@@ -42,7 +42,7 @@ def policy_run(tmp_path_factory, fmnist_data_dir):
     """The whole staged policy (teacher, steps 1, 3, 4) of ``tiny`` on a slice of
     Fashion-MNIST: its directory, recipe and summary."""
     from ebn_tf.training import train
-    from tests.training.test_trainer import small_recipe
+    from tests.harness import small_recipe
 
     recipe = small_recipe("teacher_epochs=3")
     path = tmp_path_factory.mktemp("policy_run")
@@ -53,7 +53,7 @@ def policy_run(tmp_path_factory, fmnist_data_dir):
 def teacher_run(tmp_path_factory, fmnist_data_dir):
     """A run that trains only a ``tiny_teacher`` for one epoch: its directory and summary."""
     from ebn_tf.training import train
-    from tests.training.test_trainer import small_recipe
+    from tests.harness import small_recipe
 
     recipe = small_recipe("train_student=false", "teacher_model=tiny_teacher", "teacher_epochs=1")
     path = tmp_path_factory.mktemp("teacher_run")

@@ -1,7 +1,7 @@
 """The shared layer test: shape, config round trip, save/load, eager vs tf.function, and
 MirroredStrategy on two logical CPUs (larq ``testing_utils.layer_test`` in spirit); gates
-spread over every expert, for export tests of untrained models; and the Fashion-MNIST IDX
-files read independently of ebn_tf."""
+spread over every expert, for export tests of untrained models; the Fashion-MNIST IDX
+files read independently of ebn_tf; and the small recipe of the training tests."""
 
 from __future__ import annotations
 
@@ -12,6 +12,16 @@ import numpy as np
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import expert_layers
+from ebn_tf.training import get_recipe
+
+SMALL = ["model=tiny", "train_limit=512", "eval_limit=256", "batch_size=64"]
+# Two steps a stage (batch 64): for tests of stages, epochs and records, not of learning.
+TWO_STEPS = ("train_limit=128", "eval_limit=64")
+
+
+def small_recipe(*overrides):
+    """The demo recipe on the tiny preset and a small slice of Fashion-MNIST."""
+    return get_recipe("fmnist_quick", [*SMALL, *overrides])
 
 
 def idx_items(path, count: int | None = None) -> np.ndarray:

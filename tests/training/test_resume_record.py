@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ebn_tf.training import RunDir, train, trainer
-from tests.training.test_trainer import TWO_STEPS, Killed, epochs_logged, small_recipe
+from tests.harness import TWO_STEPS, small_recipe
+from tests.training.test_trainer import Killed, epochs_logged
 
 
 def kill_after_backup(monkeypatch, stage: str, epoch: int) -> None:

@@ -9,7 +9,7 @@ from ebn_tf import layers, models
 from ebn_tf.models import presets
 from ebn_tf.training import FinalResult, RunDir, RunSummary, StageResult, load_run
 from ebn_tf.training.configs import pin_zoo_teacher
-from tests.training.test_trainer import small_recipe
+from tests.harness import small_recipe
 
 
 @pytest.fixture

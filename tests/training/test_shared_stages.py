@@ -2,7 +2,7 @@
 
 from ebn_tf.training import load_run, train
 from ebn_tf.training.trainer import FINAL_WEIGHTS
-from tests.training.test_trainer import TWO_STEPS, small_recipe
+from tests.harness import TWO_STEPS, small_recipe
 
 
 def test_teacher_alone_then_reused_with_a_shared_step1(fmnist_data_dir, tmp_path, teacher_run):

@@ -16,18 +16,11 @@ import pytest
 import ebn_tf.data
 from ebn_tf import cost, models
 from ebn_tf.layers import expert_layers, start_gates_on_clusters
-from ebn_tf.training import RunDir, get_recipe, train, trainer
+from ebn_tf.training import RunDir, train, trainer
 from ebn_tf.training.trainer import FINAL_WEIGHTS
-from tests.harness import two_cpu_strategy
+from tests.harness import SMALL, TWO_STEPS, small_recipe, two_cpu_strategy
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["model=tiny", "train_limit=512", "eval_limit=256", "batch_size=64"]
-# Two steps a stage (batch 64): for tests of stages, epochs and records, not of learning.
-TWO_STEPS = ("train_limit=128", "eval_limit=64")
-
-
-def small_recipe(*overrides):
-    return get_recipe("fmnist_quick", [*SMALL, *overrides])
 
 
 def epochs_logged(stage_dir: Path) -> list[int]:
