@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ebn_tf._keras import keras
-from ebn_tf.layers.ebconv import EBConv2D
+from ebn_tf.layers.policy import expert_layers
 
 ITERATIONS = 100
 RESTARTS = 4
@@ -88,7 +88,7 @@ def start_gates_on_clusters(model: keras.Model, images, seed: int = 0) -> None:
     Layer by layer, in order: a layer's input depends on the routes of the gates before
     it once the experts differ.
     """
-    for layer in (x for x in model.layers if isinstance(x, EBConv2D) and x.num_experts > 1):
+    for layer in (x for x in expert_layers(model) if x.num_experts > 1):
         probe = keras.Model(model.inputs, layer.input)
         pooled = probe.predict(images, batch_size=256, verbose=0).mean(axis=(1, 2))
         mean, std = pooled.mean(axis=0), pooled.std(axis=0) + 1e-6
