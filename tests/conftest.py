@@ -13,8 +13,6 @@ os.environ.setdefault("EBN_ZOO_MIRROR", str(pathlib.Path(__file__).parents[1] / 
 import ebn_tf  # noqa: E402,F401  (binds legacy Keras first)
 import ebn_tf.data  # noqa: E402
 from ebn_tf._keras import tf  # noqa: E402
-from ebn_tf.training import train  # noqa: E402
-from tests.harness import small_recipe  # noqa: E402
 
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -43,6 +41,9 @@ def fmnist_data_dir(tmp_path_factory, fmnist_idx_dir) -> pathlib.Path:
 def policy_run(tmp_path_factory, fmnist_data_dir):
     """The whole staged policy (teacher, steps 1, 3, 4) of ``tiny`` on a slice of
     Fashion-MNIST: its directory, recipe and summary."""
+    from ebn_tf.training import train
+    from tests.harness import small_recipe
+
     recipe = small_recipe("teacher_epochs=3")
     path = tmp_path_factory.mktemp("policy_run")
     return path, recipe, train(recipe, path, "one_device", fmnist_data_dir, verbose=0)
@@ -51,6 +52,9 @@ def policy_run(tmp_path_factory, fmnist_data_dir):
 @pytest.fixture(scope="session")
 def teacher_run(tmp_path_factory, fmnist_data_dir):
     """A run that trains only a ``tiny_teacher`` for one epoch: its directory and summary."""
+    from ebn_tf.training import train
+    from tests.harness import small_recipe
+
     recipe = small_recipe("train_student=false", "teacher_model=tiny_teacher", "teacher_epochs=1")
     path = tmp_path_factory.mktemp("teacher_run")
     return path, train(recipe, path, "one_device", fmnist_data_dir, 0)
