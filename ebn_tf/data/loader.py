@@ -146,10 +146,12 @@ def load(
 
     # Decoding after shuffling keeps encoded images, not decoded ones, in the buffer. tfds
     # refuses to shuffle the files of a dataset stored in order (Fashion-MNIST, one file).
+    # tfds caches a small split in memory; a ``take`` reads only part of it, which makes
+    # tf.data drop that partial cache with a warning, so a ``take`` reads uncached.
     dataset = builder.as_dataset(
         split=tfds_split,
         shuffle_files=shuffle and not builder.info.disable_shuffling,
-        read_config=tfds.ReadConfig(shuffle_seed=seed),
+        read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=take is None),
         decoders={"image": tfds.decode.SkipDecoding()},
     )
     if take is not None:

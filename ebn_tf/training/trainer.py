@@ -284,23 +284,28 @@ class _Run:
         return init
 
     def _usage_images(self) -> np.ndarray:
-        batches = -(-USAGE_IMAGES // self.recipe.batch_size)
-        images = [x.numpy() for x, _ in self.datasets["validation"].take(batches)]
-        return np.concatenate(images)[:USAGE_IMAGES]
+        return self._first_images(
+            "validation", min(USAGE_IMAGES, self.recipe.eval_limit or USAGE_IMAGES)
+        )
 
     def _cluster_images(self) -> np.ndarray:
-        take = min(CLUSTER_IMAGES, self.recipe.train_limit or CLUSTER_IMAGES)
-        split = data.load(
+        return self._first_images(
+            "train", min(CLUSTER_IMAGES, self.recipe.train_limit or CLUSTER_IMAGES)
+        )
+
+    def _first_images(self, split: str, count: int) -> np.ndarray:
+        """The first ``count`` images of ``split``, unshuffled and unaugmented."""
+        images = data.load(
             self.recipe.dataset,
-            "train",
+            split,
             self.recipe.batch_size,
             shuffle=False,
             augment=False,
-            take=take,
+            take=count,
             data_dir=self.data_dir,
             validation_fraction=self.recipe.validation_fraction,
         )
-        return np.concatenate([x.numpy() for x, _ in split])
+        return np.concatenate([x.numpy() for x, _ in images])
 
     def stage(self, stage: StageConfig) -> StageResult:
         """Train ``stage`` (or resume it), unless it is finished already."""
