@@ -6,9 +6,7 @@ run trains step 1 and every other variant starts its step 3 from that step 1
 (``step1_run``): step 1 is one expert whatever N is, so the variants differ only where
 they should. ``--step1_root`` starts every variant, the 1-expert one too, from the step 1
 of another setting's 1-expert runs (to change only steps 3 and 4, e.g. with mixup). Runs
-resume; finished ones are read back from their ``summary.json``. Each final model is
-also scored on the training images as stored (no augmentation): what its weights hold,
-to tell a model that fits more but generalises the same from one that fits no more.
+resume; finished ones are read back from their ``summary.json``.
 
 Paired statistics: per seed, every other variant is paired with that seed's ``e1``. Both
 finished runs' final models are rescored on the test images in their fixed order, and the
@@ -116,21 +114,20 @@ def run_variant(args, seed: int, variant: str) -> dict:
     return train(recipe, root / variant, verbose=2, mirror=zoo_mirror())
 
 
-def rescored_correct(path: Path, split: str = "test") -> np.ndarray:
-    """Per-image correctness of the finished run's final model on ``split`` as stored
-    (unaugmented), in the split's fixed order (unshuffled), so two runs' results pair
-    image for image."""
+def rescored_correct(path: Path) -> np.ndarray:
+    """Per-image correctness of the finished run's final model on the test split, in the
+    split's fixed order (unshuffled), so two runs' results pair image for image."""
     run = RunDir(path)
     recipe = run.recipe()
-    images = data.load(
+    test = data.load(
         recipe.dataset,
-        split,
+        "test",
         500,
         shuffle=False,
         augment=False,
         validation_fraction=recipe.validation_fraction,
     )
-    return predictions_correct(run.model(), images)
+    return predictions_correct(run.model(), test)
 
 
 def paired_columns(pairs: list[McNemar]) -> list[str]:
@@ -190,7 +187,6 @@ def main() -> None:
                 {
                     "test": 100 * summary.final.test_accuracy,
                     "step3": 100 * summary.stage("step3").val_accuracy,
-                    "fit": 100 * rescored_correct(run_path(args, seed, variant), "train").mean(),
                     "minutes": summary.seconds / 60,
                 }
             )
@@ -223,7 +219,6 @@ def main() -> None:
                 f"{np.mean(tests) - base:+.2f}",
                 " / ".join(f"{t:.2f}" for t in tests),
                 f"{np.mean([r['step3'] for r in runs]):.2f}",
-                f"{np.mean([r['fit'] for r in runs]):.2f}",
                 " / ".join(f"{r['minutes']:.0f}" for r in runs),
                 *paired_columns(pairs[variant]),
             ]
@@ -235,7 +230,6 @@ def main() -> None:
         "vs 1 expert",
         "per seed",
         "step 3 val % (mean)",
-        "training images fit % (mean)",
         "minutes per seed",
         f"margin vs {BASELINE} [95% CI]",
         "McNemar p per seed",
@@ -253,8 +247,7 @@ def main() -> None:
         f"expert_ablation_{setting(args)}",
         f"Do experts pay? `{setting(args)}` on ebnet_fmnist",
         f"Seeds {seeds}; overrides on every run: {extra}. Per seed, every variant starts step 3 "
-        f"from {step1}; test top-1 on the 10,000 test images; fit: top-1 on the training "
-        "images as stored (no augmentation), what the weights hold. Paired with {BASELINE} per "
+        f"from {step1}; test top-1 on the 10,000 test images. Paired with {BASELINE} per "
         "seed, both final models rescored on the test images: the margin in points, its "
         "mean over seeds with a Student-t 95% interval (the spread between seeds; none with "
         "one seed); McNemar's exact two-sided p of each seed's pair (the noise of the finite "
