@@ -42,14 +42,18 @@ from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.training import RunDir, get_recipe, train
 
 BASELINE = "e1"
+# Each variant names its gate start: the presets' default became the clusters start after
+# these runs began, and a run is read back only with the config it began with.
+GLOROT = {"gate_initializer": "glorot_uniform"}
 VARIANTS = {
-    BASELINE: {"num_experts": 1},
-    "e4_partition": {"num_experts": 4, "execution": "partition"},
-    "e4_kernel_mix": {"num_experts": 4, "execution": "kernel_mix"},
+    BASELINE: {"num_experts": 1, **GLOROT},
+    "e4_partition": {"num_experts": 4, "execution": "partition", **GLOROT},
+    "e4_kernel_mix": {"num_experts": 4, "execution": "kernel_mix", **GLOROT},
     "e4_kernel_mix_sigmoid": {
         "num_experts": 4,
         "execution": "kernel_mix",
         "gate_activation": "sigmoid",
+        **GLOROT,
     },
     "e4_kernel_mix_release": {
         "num_experts": 4,
@@ -67,7 +71,7 @@ VARIANTS = {
         "execution": "kernel_mix",
         "gate_initializer": "clusters",
     },
-    "e4_mask_sum": {"num_experts": 4, "execution": "mask_sum"},
+    "e4_mask_sum": {"num_experts": 4, "execution": "mask_sum", **GLOROT},
 }
 
 

@@ -44,7 +44,8 @@ from ebn_tf.training import WarmupStepDecay
 from ebn_tf.training.usage_log import ExpertUsageLog
 
 BASELINE = "e1"
-COMMON = {"execution": "kernel_mix"}
+# The glorot start unless a variant names another (the presets' default is "clusters").
+COMMON = {"execution": "kernel_mix", "gate_initializer": "glorot_uniform"}
 VARIANTS = {
     BASELINE: {"num_experts": 1},
     "e4": {"num_experts": 4},

@@ -162,8 +162,14 @@ class EBNetConfig:
         return replace_known(self, overrides, "EBNetConfig field")
 
     def teacher(self) -> EBNetConfig:
-        """The real-valued twin: same topology, real weights and activations."""
-        return self.replace(name=f"{self.name}_teacher", binary=False, num_experts=1)
+        """The real-valued twin: same topology, real weights and activations, no gates
+        (so the gate start is the field's default)."""
+        return self.replace(
+            name=f"{self.name}_teacher",
+            binary=False,
+            num_experts=1,
+            gate_initializer=EBNetConfig.gate_initializer,
+        )
 
     def to_json(self) -> dict:
         """Every field, resolved: ``EBNetConfig(**config.to_json())`` (also after a JSON

@@ -252,6 +252,10 @@ class RunDir:
         if began is not None:
             before["teacher_weights"] = began
         resolved = _as_json(recipe.to_json())
+        if stored is not None:
+            # The stored configs say what was built (compared below): overrides that spell
+            # the same config (e.g. pinning a preset's former default) are the same run.
+            del before["model_overrides"], resolved["model_overrides"]
         if before != resolved:
             changed = sorted(k for k in resolved if before.get(k) != resolved[k])
             raise ValueError(
@@ -265,7 +269,8 @@ class RunDir:
             raise ValueError(
                 f"{self.path} holds a run whose {changed} model was built from another config "
                 "than its recipe resolves to now (a preset was edited since); resuming it "
-                "would mix the two. Fix: use a new --model_dir."
+                "would mix the two. Fix: use a new --model_dir, or model_overrides that "
+                f"restore the config it began with (stored in {self.recipe_file})."
             )
 
     def write_recipe(self, recipe: Recipe) -> None:

@@ -42,6 +42,10 @@ def test_teacher_twin_is_real_valued_with_the_same_topology():
     report = ebn_tf.cost.profile(teacher)
     assert report.bops == 0 and report.binary_params == 0
     assert report.flops > ebn_tf.cost.profile(student).bops
+    # No gates, so no gate start: the twin's config stays the one it had before the
+    # expert presets started their gates on clusters (stored runs compare configs).
+    assert get_config("tiny").gate_initializer == "clusters"
+    assert get_config("tiny_teacher").gate_initializer == "glorot_uniform"
 
 
 def test_layer_names_are_deterministic():

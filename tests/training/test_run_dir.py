@@ -59,6 +59,16 @@ def test_a_run_is_rebuilt_from_its_stored_config_after_a_preset_changes(run, mon
     # Resuming would train the edited preset's network into the old run's stages.
     with pytest.raises(ValueError, match=r"whose \['student'\] model was built from another"):
         run.check_recipe(recipe)
+    # Overrides that restore the stored config resume it: the models are what counts.
+    restored = recipe.override_strings(['model_overrides={"widths": [64, 64]}'])
+    assert restored.model_overrides != recipe.model_overrides
+    run.check_recipe(restored)
+    with pytest.raises(ValueError, match=r"whose \['student'\] model was built from another"):
+        run.check_recipe(
+            recipe.override_strings(
+                ['model_overrides={"widths": [64, 64], "gate_activation": "sigmoid"}']
+            )
+        )
 
 
 def test_a_run_without_stored_configs_is_rebuilt_from_todays_presets(run, monkeypatch):

@@ -103,7 +103,7 @@ def test_the_recipes_mixup_and_seed_reach_every_distilled_stage(
     assert made == [{"mixup": 0.3, "seed": 7}] * 3
 
 
-def test_a_clusters_gate_starts_at_step_3_on_the_first_training_images(
+def test_the_gates_start_on_clusters_at_step_3_on_the_first_training_images(
     fmnist_data_dir, tmp_path, monkeypatch
 ):
     calls = []
@@ -113,7 +113,8 @@ def test_a_clusters_gate_starts_at_step_3_on_the_first_training_images(
         start_gates_on_clusters(model, images, seed)
 
     monkeypatch.setattr(trainer.layers, "start_gates_on_clusters", recording)
-    overrides = ['model_overrides={"gate_initializer": "clusters"}', "distill=false", "seed=3"]
+    assert ebn_tf.models.get_config("tiny").gate_initializer == "clusters"  # the presets'
+    overrides = ["distill=false", "seed=3"]
     summary = train(small_recipe(*overrides, *TWO_STEPS), tmp_path, "one_device", fmnist_data_dir)
     assert [s.name for s in summary.stages] == ["step1", "step3", "step4"]
     # Once, when step 3 replicates the experts and the gates decide (not forced), on the
@@ -131,6 +132,15 @@ def test_a_clusters_gate_starts_at_step_3_on_the_first_training_images(
     )
     np.testing.assert_array_equal(images, next(iter(first))[0].numpy())
     assert seed == 3 and set(forced) == {None}
+    # Another named start is left as built.
+    glorot = 'model_overrides={"gate_initializer": "glorot_uniform"}'
+    train(
+        small_recipe(glorot, *overrides, *TWO_STEPS),
+        tmp_path / "glorot",
+        "one_device",
+        fmnist_data_dir,
+    )
+    assert len(calls) == 1
 
 
 def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path):
