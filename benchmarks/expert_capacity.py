@@ -16,7 +16,8 @@ sent to the same expert of each layer all along, drawn at random once: routing t
 drift, which the gates do not decide) or ``start_routes`` (each image held on the experts
 its gates chose at the stage's start: routes that depend on the image as learned ones do,
 but cannot drift). Variants differ only in their model
-fields; every one runs the released gate gradient (``kernel_mix``) and no
+fields, but for ``RECENTRED`` ones, whose gates move back between clusters of their input
+after each epoch; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
 interrupted run resumes at its last finished stage.
 
@@ -40,7 +41,7 @@ from ebn_tf import data, layers, models
 from ebn_tf._keras import keras, tf
 from ebn_tf.analysis.usage import training_routing_changes
 from ebn_tf.outputs import write_atomic
-from ebn_tf.training import WarmupStepDecay
+from ebn_tf.training import GateRecentring, WarmupStepDecay
 from ebn_tf.training.usage_log import ExpertUsageLog
 
 BASELINE = "e1"
@@ -52,6 +53,7 @@ VARIANTS = {
     "e4_release": {"num_experts": 4, "gate_initializer": "release"},
     "e4_zeros": {"num_experts": 4, "gate_initializer": "zeros"},
     "e4_clusters": {"num_experts": 4, "gate_initializer": "clusters"},
+    "e4_clusters_recentred": {"num_experts": 4, "gate_initializer": "clusters"},
     "e4_sigmoid": {"num_experts": 4, "gate_activation": "sigmoid"},
     "e4_sigmoid_release": {
         "num_experts": 4,
@@ -59,6 +61,9 @@ VARIANTS = {
         "gate_initializer": "release",
     },
 }
+# Variants whose gates are recentred on their drifting input each epoch
+# (``ebn_tf.training.GateRecentring`` on the scored images).
+RECENTRED = {"e4_clusters_recentred"}
 STAGES = ("step3", "step4")
 FREEZABLE = ("batchnorm", "gates", "routes", "start_routes")
 FIXED_ROUTES = ("routes", "start_routes")
@@ -197,6 +202,8 @@ class Run:
                     # Inference mode in training too: the gates see the moving statistics.
                     layer.trainable = False
         callbacks = [HoldGates(model)] if "gates" in self.args.freeze else []
+        if variant in RECENTRED:
+            callbacks.append(GateRecentring(model, self.images[: self.args.fit_images]))
         rows = {"step3": self._train(model, directory / "step3", 1000 * self.seed + 3, callbacks)}
         routing = np.nan  # with fixed routes, nothing the gates decide
         if not set(FIXED_ROUTES) & set(self.args.freeze):
@@ -405,8 +412,15 @@ def main() -> None:
         "weights; step 4: binary weights, from step 3), batch "
         f"{args.batch_size}, Adam {args.learning_rate} /10 at half and three quarters, no "
         f"weight decay; seeds {seeds}; every variant from the seed's shared 1-expert step 1 "
-        f"({args.epochs} epochs). Chance is 10%. Variants' fields: `{json.dumps(fields)}`. "
-        "Gate entropy: mean over gated layers of the usage entropy on 1,024 of the images. "
+        f"({args.epochs} epochs). Chance is 10%. Variants' fields: `{json.dumps(fields)}`"
+        + (
+            f"; {sorted(RECENTRED & set(variants))} also recentre their gates on k-means "
+            "clusters of their input after each epoch (`ebn_tf.training.GateRecentring` on "
+            "the scored images). "
+            if RECENTRED & set(variants)
+            else ". "
+        )
+        + "Gate entropy: mean over gated layers of the usage entropy on 1,024 of the images. "
         "Route changes: mean over gated layers and step-3 epochs of the share of those "
         "images whose expert (inference routing) changed since the previous epoch's end. "
         "Routing differs: mean over gated layers of the share of the scored images sent to "

@@ -1,7 +1,7 @@
 """Keras layers of ebn_tf."""
 
 from ebn_tf.layers.ebconv import EBConv2D
-from ebn_tf.layers.gate_clusters import start_gates_on_clusters
+from ebn_tf.layers.gate_clusters import recentre_gates, start_gates_on_clusters
 from ebn_tf.layers.policy import (
     absorb_kernel_magnitudes,
     expert_layers,
@@ -22,6 +22,7 @@ __all__ = [
     "selected_experts",
     "set_binary_weights",
     "set_forced_expert",
+    "recentre_gates",
     "start_gates_on_clusters",
     "usage_entropy_bits",
 ]

@@ -89,11 +89,43 @@ def start_gates_on_clusters(model: keras.Model, images, seed: int = 0) -> None:
     it once the experts differ.
     """
     for layer in (x for x in expert_layers(model) if x.num_experts > 1):
-        probe = keras.Model(model.inputs, layer.input)
-        pooled = probe.predict(images, batch_size=256, verbose=0).mean(axis=(1, 2))
-        mean, std = pooled.mean(axis=0), pooled.std(axis=0) + 1e-6
-        standard = (pooled - mean) / std
-        kernel, bias = nearest_centroid_gate(standard, kmeans(standard, layer.num_experts, seed))
-        # (p - mean) / std @ kernel + bias, as a gate on p.
-        layer.gate_kernel.assign(kernel / std[:, None])
-        layer.gate_bias.assign(bias - (mean / std) @ kernel)
+        pooled, standard = _standardised_input(model, layer, images)
+        _set_gate(layer, pooled, standard, kmeans(standard, layer.num_experts, seed))
+
+
+def recentre_gates(model: keras.Model, images) -> dict[str, float]:
+    """Move every gate of ``model`` to the nearest-centroid rule of k-means clusters of its
+    pooled input over ``images``, the iterations started from the clusters its gate draws
+    now (each image on the expert it is routed to): boundaries go back to where few images
+    are as the features drift, and expert ``n`` keeps (most of) the images it had.
+    Layers where an expert has no image are left as they are. Returns, per layer, the
+    share of ``images`` whose expert the move changed."""
+    changed = {}
+    for layer in (x for x in expert_layers(model) if x.num_experts > 1):
+        pooled, standard = _standardised_input(model, layer, images)
+        routes = np.argmax(pooled @ layer.gate_kernel.numpy() + layer.gate_bias.numpy(), axis=1)
+        if len(np.unique(routes)) < layer.num_experts:
+            continue
+        centroids = np.stack([standard[routes == n].mean(0) for n in range(layer.num_experts)])
+        _set_gate(layer, pooled, standard, _lloyd(standard.astype(np.float64), centroids))
+        moved = np.argmax(pooled @ layer.gate_kernel.numpy() + layer.gate_bias.numpy(), axis=1)
+        changed[layer.name] = float(np.mean(moved != routes))
+    return changed
+
+
+def _standardised_input(model: keras.Model, layer, images) -> tuple[np.ndarray, np.ndarray]:
+    """``layer``'s input over ``images`` (inference mode), spatially pooled ``(M, C)``, and
+    the same with each channel standardised over the images."""
+    probe = keras.Model(model.inputs, layer.input)
+    pooled = probe.predict(images, batch_size=256, verbose=0).mean(axis=(1, 2))
+    return pooled, (pooled - pooled.mean(0)) / (pooled.std(0) + 1e-6)
+
+
+def _set_gate(layer, pooled: np.ndarray, standard: np.ndarray, centroids: np.ndarray) -> None:
+    """Set ``layer``'s gate to the nearest-centroid rule of ``centroids`` (standardised
+    space), the standardisation folded in: ``(p - mean) / std @ kernel + bias`` as a gate
+    on the pooled input ``p``."""
+    mean, std = pooled.mean(0), pooled.std(0) + 1e-6
+    kernel, bias = nearest_centroid_gate(standard, centroids)
+    layer.gate_kernel.assign(kernel / std[:, None])
+    layer.gate_bias.assign(bias - (mean / std) @ kernel)
