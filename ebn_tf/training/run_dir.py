@@ -120,6 +120,14 @@ def _field_defaults() -> dict:
     }
 
 
+def _same_directory(a: str | None, b: str | None) -> bool:
+    """Whether two paths, relative ones from the working directory, name the same existing
+    directory (None only matches None)."""
+    if a is None or b is None:
+        return a == b
+    return Path(a).is_dir() and Path(b).is_dir() and Path(a).samefile(b)
+
+
 def _as_json(value):
     """``value`` as it reads back from a JSON file (tuples become lists)."""
     return json.loads(json.dumps(value))
@@ -256,6 +264,9 @@ class RunDir:
             # The stored configs say what was built (compared below): overrides that spell
             # the same config (e.g. pinning a preset's former default) are the same run.
             del before["model_overrides"], resolved["model_overrides"]
+        if _same_directory(before.get("step1_run"), resolved["step1_run"]):
+            # The same step 1, named relative to another working directory or absolute.
+            before["step1_run"] = resolved["step1_run"]
         if before != resolved:
             changed = sorted(k for k in resolved if before.get(k) != resolved[k])
             raise ValueError(

@@ -92,6 +92,25 @@ def test_a_run_from_before_a_recipe_field_existed_resumes_with_its_default(run):
         run.check_recipe(recipe.replace(distill=True, mixup=0.2))
 
 
+def test_a_run_resumes_with_its_step1_run_named_another_way(tmp_path, monkeypatch):
+    step1 = tmp_path / "experts" / "e1"
+    step1.mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    recipe = small_recipe("distill=false")
+    monkeypatch.chdir(tmp_path)
+    relative, absolute = RunDir(tmp_path / "relative"), RunDir(tmp_path / "absolute")
+    for run, name in ((relative, "experts/e1"), (absolute, str(step1))):
+        run.path.mkdir()
+        run.write_recipe(recipe.replace(step1_run=name))
+    relative.check_recipe(recipe.replace(step1_run=str(step1)))
+    monkeypatch.chdir(tmp_path / "experts")
+    absolute.check_recipe(recipe.replace(step1_run="e1"))
+    # Another step 1, or a directory that does not exist, is another recipe.
+    for step1_run in (str(tmp_path / "other"), "gone"):
+        with pytest.raises(ValueError, match=r"another recipe \(differs in \['step1_run'\]\)"):
+            absolute.check_recipe(recipe.replace(step1_run=step1_run))
+
+
 def test_a_run_that_distils_stores_its_teacher_too(tmp_path):
     run = RunDir(tmp_path)
     run.write_recipe(small_recipe())
