@@ -57,3 +57,70 @@ def test_start_gates_on_clusters_routes_as_the_clusters_of_each_pooled_input():
         expected = nearest(standard, kmeans(standard, 4, seed=0))
         assert np.mean(chosen[layer.name] == expected) >= 0.99
         assert np.bincount(chosen[layer.name], minlength=4).min() > 0  # no expert left out
+
+
+def clusters_model(images):
+    model = models.build("tiny", gate_initializer="clusters")
+    layers.load_first_expert(model, models.build("tiny", num_experts=1))
+    layers.start_gates_on_clusters(model, images, seed=0)
+    return model
+
+
+def standardised(model, layer, images):
+    pooled = keras.Model(model.inputs, layer.input).predict(images, verbose=0).mean((1, 2))
+    return (pooled - pooled.mean(0)) / (pooled.std(0) + 1e-6)
+
+
+def test_recentre_gates_moves_drifted_gates_to_the_clusters_they_draw():
+    images = np.random.default_rng(0).uniform(0, 255, (256, 28, 28, 1)).astype("float32")
+    model = clusters_model(images)
+    gated = layers.expert_layers(model)
+    rng = np.random.default_rng(1)
+    for layer in gated:  # drift: every boundary moved off the clusters
+        kernel = layer.gate_kernel.numpy()
+        layer.gate_kernel.assign(kernel + 0.25 * kernel.std() * rng.normal(size=kernel.shape))
+    drifted = layers.selected_experts(model, images)
+    changed = layers.recentre_gates(model, images)
+    assert set(changed) == {layer.name for layer in gated}
+    chosen = layers.selected_experts(model, images)
+    for layer in gated:
+        standard = standardised(model, layer, images)
+        routes = chosen[layer.name]
+        assert changed[layer.name] == pytest.approx(np.mean(routes != drifted[layer.name]))
+        # A k-means fixed point: each image is nearest to the mean of its expert's images.
+        centroids = np.stack([standard[routes == n].mean(0) for n in range(4)])
+        assert np.mean(nearest(standard, centroids) == routes) >= 0.99
+        # Started from the drifted routes, not afresh: each expert keeps the largest share
+        # of the images it had (a fresh k-means would number its clusters at random).
+        for n in np.unique(drifted[layer.name]):
+            assert np.argmax(np.bincount(routes[drifted[layer.name] == n], minlength=4)) == n
+
+
+def test_recentre_gates_gives_an_expert_without_images_some():
+    images = np.random.default_rng(0).uniform(0, 255, (256, 28, 28, 1)).astype("float32")
+    model = clusters_model(images)
+    layer = layers.expert_layers(model)[2]
+    layer.gate_bias.assign(layer.gate_bias.numpy() - 1e6 * (np.arange(4) == 1))
+    assert not np.any(layers.selected_experts(model, images)[layer.name] == 1)
+    layers.recentre_gates(model, images)
+    assert np.any(layers.selected_experts(model, images)[layer.name] == 1)
+
+
+def test_gate_recentring_logs_each_gated_layer_every_epoch():
+    from ebn_tf.training import GateRecentring
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (64, 28, 28, 1)).astype("float32")
+    model = clusters_model(images)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(
+        images,
+        rng.integers(0, 10, 64),
+        batch_size=32,
+        epochs=2,
+        callbacks=[GateRecentring(model, images)],
+        verbose=0,
+    )
+    names = {f"recentred/{layer.name}" for layer in layers.expert_layers(model)}
+    assert names <= set(history.history)
+    assert all(len(history.history[name]) == 2 for name in names)
