@@ -41,7 +41,7 @@ from ebn_tf import data, layers, models
 from ebn_tf._keras import keras, tf
 from ebn_tf.analysis.usage import training_routing_changes
 from ebn_tf.outputs import write_atomic
-from ebn_tf.training import GateRecentring, WarmupStepDecay
+from ebn_tf.training import WarmupStepDecay
 from ebn_tf.training.usage_log import ExpertUsageLog
 
 BASELINE = "e1"
@@ -61,8 +61,9 @@ VARIANTS = {
         "gate_initializer": "release",
     },
 }
-# Variants whose gates are recentred on their drifting input each epoch
-# (``ebn_tf.training.GateRecentring`` on the scored images).
+# Variants whose gates are recentred on their drifting input each epoch (``GateRecentring``
+# on the scored images). Measured: it lowers the fit (BENCHMARKS.md
+# expert_capacity_ebnet_fmnist_recentred).
 RECENTRED = {"e4_clusters_recentred"}
 STAGES = ("step3", "step4")
 FREEZABLE = ("batchnorm", "gates", "routes", "start_routes")
@@ -267,6 +268,22 @@ class HoldGates(keras.callbacks.Callback):
             weight.assign(start)
 
 
+class GateRecentring(keras.callbacks.Callback):
+    """At each epoch's end, moves every gate to the nearest-centroid rule of k-means
+    clusters of its input over ``images``, started from the clusters it draws now
+    (``ebn_tf.layers.recentre_gates``), and logs ``recentred/LAYER``, the share of the images
+    the move sent to another expert. After ``ExpertUsageLog`` in the callback list, so the
+    route changes it logs include the move's."""
+
+    def __init__(self, model, images: np.ndarray):
+        super().__init__()
+        self.student, self.images = model, images
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, share in layers.recentre_gates(self.student, self.images).items():
+            logs[f"recentred/{name}"] = share
+
+
 def frozen_suffix(frozen: list[str]) -> str:
     """``--freeze``'s run-directory and section suffix: "" or e.g. "_frozen_batchnorm"."""
     return "".join(f"_frozen_{part}" for part in FREEZABLE if part in frozen)
@@ -319,6 +336,9 @@ def main() -> None:
         default="",
         help="held fixed in steps 3-4, comma-separated: batchnorm (moving statistics in "
         "training too), gates (kept at their step-3 start)",
+    )
+    parser.add_argument(
+        "--tag", default="", help="appended to the BENCHMARKS.md section and plot names"
     )
     parser.add_argument(
         "--fit_images", type=int, default=2048, help="memorised images scored for the fit"
@@ -394,7 +414,7 @@ def main() -> None:
     ]
     table = markdown_table(header, rows)
     print(table)
-    suffix = frozen_suffix(args.freeze)
+    suffix = frozen_suffix(args.freeze) + (f"_{args.tag}" if args.tag else "")
     held = {
         "batchnorm": "BatchNorm on its moving statistics (training routes as inference)",
         "gates": "gates held at their step-3 start",
@@ -415,7 +435,7 @@ def main() -> None:
         f"({args.epochs} epochs). Chance is 10%. Variants' fields: `{json.dumps(fields)}`"
         + (
             f"; {sorted(RECENTRED & set(variants))} also recentre their gates on k-means "
-            "clusters of their input after each epoch (`ebn_tf.training.GateRecentring` on "
+            "clusters of their input after each epoch (`GateRecentring` on "
             "the scored images). "
             if RECENTRED & set(variants)
             else ". "
@@ -431,7 +451,8 @@ def main() -> None:
         f"'{args.model_overrides}' --sizes {args.sizes} --seeds {args.seeds} --variants "
         f"{args.variants} --epochs {args.epochs} --batch_size {args.batch_size} --fit_images "
         f"{args.fit_images} --stages {args.stages} --root {args.root}"
-        + (f" --freeze {','.join(args.freeze)}" if args.freeze else ""),
+        + (f" --freeze {','.join(args.freeze)}" if args.freeze else "")
+        + (f" --tag {args.tag}" if args.tag else ""),
     )
 
 

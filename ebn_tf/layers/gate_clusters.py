@@ -100,7 +100,11 @@ def recentre_gates(model: keras.Model, images) -> dict[str, float]:
     are as the features drift, and expert ``n`` keeps (most of) the images it had. An
     expert that gets none of the images starts from the image farthest from the others'
     centroids, so it is given images again rather than left dead. Returns, per layer, the
-    share of ``images`` whose expert the move changed."""
+    share of ``images`` whose expert the move changed.
+
+    Not used in training: on the capacity test, recentring after each epoch moved about
+    half the images itself and lowered the fit (benchmarks/expert_capacity.py,
+    ``e4_clusters_recentred``)."""
     changed = {}
     for layer in (x for x in expert_layers(model) if x.num_experts > 1):
         pooled, standard = _standardised_input(model, layer, images)

@@ -7,7 +7,6 @@ Imports tensorflow-datasets (through ``ebn_tf.data``); ``import ebn_tf`` does no
 from ebn_tf.training.configs import model_config
 from ebn_tf.training.distill import Distiller, attention_transfer, logit_kl
 from ebn_tf.training.distribute import STRATEGIES, make_strategy
-from ebn_tf.training.gate_recentring import GateRecentring
 from ebn_tf.training.recipe import Recipe, StageConfig
 from ebn_tf.training.recipes import get_recipe, recipe_names, register_recipe
 from ebn_tf.training.run_dir import FinalResult, RunDir, RunSummary, StageResult, load_run
@@ -18,7 +17,6 @@ __all__ = [
     "STRATEGIES",
     "Distiller",
     "FinalResult",
-    "GateRecentring",
     "Recipe",
     "RunDir",
     "RunSummary",
