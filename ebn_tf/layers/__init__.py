@@ -18,11 +18,11 @@ __all__ = [
     "absorb_kernel_magnitudes",
     "expert_layers",
     "load_first_expert",
+    "recentre_gates",
     "replicate_first_expert",
     "selected_experts",
     "set_binary_weights",
     "set_forced_expert",
-    "recentre_gates",
     "start_gates_on_clusters",
     "usage_entropy_bits",
 ]

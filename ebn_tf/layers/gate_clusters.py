@@ -97,7 +97,7 @@ def recentre_gates(model: keras.Model, images) -> dict[str, float]:
     """Move every gate of ``model`` to the nearest-centroid rule of k-means clusters of its
     pooled input over ``images``, the iterations started from the clusters its gate draws
     now (each image on the expert it is routed to): boundaries go back to where few images
-    are as the features drift, and expert ``n`` keeps (most of) the images it had. An
+    are as the features drift, and the experts keep their numbering. An
     expert that gets none of the images starts from the image farthest from the others'
     centroids, so it is given images again rather than left dead. Returns, per layer, the
     share of ``images`` whose expert the move changed.
@@ -109,7 +109,7 @@ def recentre_gates(model: keras.Model, images) -> dict[str, float]:
     for layer in (x for x in expert_layers(model) if x.num_experts > 1):
         pooled, standard = _standardised_input(model, layer, images)
         standard = standard.astype(np.float64)
-        routes = np.argmax(pooled @ layer.gate_kernel.numpy() + layer.gate_bias.numpy(), axis=1)
+        routes = _routes(layer, pooled)
         used = [n for n in range(layer.num_experts) if np.any(routes == n)]
         centroids = np.zeros((layer.num_experts, standard.shape[1]))
         for n in range(layer.num_experts):
@@ -120,9 +120,13 @@ def recentre_gates(model: keras.Model, images) -> dict[str, float]:
                 centroids[n] = standard[np.argmax(distance)]
                 used.append(n)
         _set_gate(layer, pooled, standard, _lloyd(standard, centroids))
-        moved = np.argmax(pooled @ layer.gate_kernel.numpy() + layer.gate_bias.numpy(), axis=1)
-        changed[layer.name] = float(np.mean(moved != routes))
+        changed[layer.name] = float(np.mean(_routes(layer, pooled) != routes))
     return changed
+
+
+def _routes(layer, pooled: np.ndarray) -> np.ndarray:
+    """The expert ``layer``'s gate sends each pooled input ``(M, C)`` to."""
+    return np.argmax(pooled @ layer.gate_kernel.numpy() + layer.gate_bias.numpy(), axis=1)
 
 
 def _standardised_input(model: keras.Model, layer, images) -> tuple[np.ndarray, np.ndarray]:
