@@ -89,8 +89,8 @@ def start_gates_on_clusters(model: keras.Model, images, seed: int = 0) -> None:
     it once the experts differ.
     """
     for layer in (x for x in expert_layers(model) if x.num_experts > 1):
-        pooled, standard = _standardised_input(model, layer, images)
-        _set_gate(layer, pooled, standard, kmeans(standard, layer.num_experts, seed))
+        _, standard, mean, std = _standardised_input(model, layer, images)
+        _set_gate(layer, standard, mean, std, kmeans(standard, layer.num_experts, seed))
 
 
 def recentre_gates(model: keras.Model, images) -> dict[str, float]:
@@ -107,7 +107,7 @@ def recentre_gates(model: keras.Model, images) -> dict[str, float]:
     ``e4_clusters_recentred``)."""
     changed = {}
     for layer in (x for x in expert_layers(model) if x.num_experts > 1):
-        pooled, standard = _standardised_input(model, layer, images)
+        pooled, standard, mean, std = _standardised_input(model, layer, images)
         standard = standard.astype(np.float64)
         routes = _routes(layer, pooled)
         used = [n for n in range(layer.num_experts) if np.any(routes == n)]
@@ -119,7 +119,7 @@ def recentre_gates(model: keras.Model, images) -> dict[str, float]:
                 distance = _squared_distances(standard, centroids[used]).min(axis=1)
                 centroids[n] = standard[np.argmax(distance)]
                 used.append(n)
-        _set_gate(layer, pooled, standard, _lloyd(standard, centroids))
+        _set_gate(layer, standard, mean, std, _lloyd(standard, centroids))
         changed[layer.name] = float(np.mean(_routes(layer, pooled) != routes))
     return changed
 
@@ -129,19 +129,21 @@ def _routes(layer, pooled: np.ndarray) -> np.ndarray:
     return np.argmax(pooled @ layer.gate_kernel.numpy() + layer.gate_bias.numpy(), axis=1)
 
 
-def _standardised_input(model: keras.Model, layer, images) -> tuple[np.ndarray, np.ndarray]:
-    """``layer``'s input over ``images`` (inference mode), spatially pooled ``(M, C)``, and
-    the same with each channel standardised over the images."""
+def _standardised_input(model: keras.Model, layer, images):
+    """``layer``'s input over ``images`` (inference mode), spatially pooled ``(M, C)``; the
+    same with each channel standardised over the images; and the per-channel mean and
+    std that standardise it."""
     probe = keras.Model(model.inputs, layer.input)
     pooled = probe.predict(images, batch_size=256, verbose=0).mean(axis=(1, 2))
-    return pooled, (pooled - pooled.mean(0)) / (pooled.std(0) + 1e-6)
-
-
-def _set_gate(layer, pooled: np.ndarray, standard: np.ndarray, centroids: np.ndarray) -> None:
-    """Set ``layer``'s gate to the nearest-centroid rule of ``centroids`` (standardised
-    space), the standardisation folded in: ``(p - mean) / std @ kernel + bias`` as a gate
-    on the pooled input ``p``."""
     mean, std = pooled.mean(0), pooled.std(0) + 1e-6
+    return pooled, (pooled - mean) / std, mean, std
+
+
+def _set_gate(layer, standard: np.ndarray, mean, std, centroids: np.ndarray) -> None:
+    """Set ``layer``'s gate to the nearest-centroid rule of ``centroids`` (in the space of
+    ``standard``, the pooled input standardised by ``mean`` and ``std``), the
+    standardisation folded in: ``(p - mean) / std @ kernel + bias`` as a gate on the
+    pooled input ``p``."""
     kernel, bias = nearest_centroid_gate(standard, centroids)
     layer.gate_kernel.assign(kernel / std[:, None])
     layer.gate_bias.assign(bias - (mean / std) @ kernel)

@@ -44,21 +44,6 @@ def test_nearest_centroid_gate_picks_the_nearest_centroid_with_unit_median_margi
     assert np.median(top[:, -1] - top[:, -2]) == pytest.approx(1.0, rel=1e-4)
 
 
-def test_start_gates_on_clusters_routes_as_the_clusters_of_each_pooled_input():
-    images = np.random.default_rng(0).uniform(0, 255, (256, 28, 28, 1)).astype("float32")
-    model = models.build("tiny", gate_initializer="clusters")
-    layers.load_first_expert(model, models.build("tiny", num_experts=1))
-    layers.start_gates_on_clusters(model, images, seed=0)
-    chosen = layers.selected_experts(model, images)
-    for layer in layers.expert_layers(model):
-        pooled = keras.Model(model.inputs, layer.input).predict(images, verbose=0).mean((1, 2))
-        standard = (pooled - pooled.mean(0)) / (pooled.std(0) + 1e-6)
-        # The gate on the raw pooled input is the nearest centroid in standardised space.
-        expected = nearest(standard, kmeans(standard, 4, seed=0))
-        assert np.mean(chosen[layer.name] == expected) >= 0.99
-        assert np.bincount(chosen[layer.name], minlength=4).min() > 0  # no expert left out
-
-
 def clusters_model(images):
     keras.utils.set_random_seed(0)
     model = models.build("tiny", gate_initializer="clusters")
@@ -70,6 +55,18 @@ def clusters_model(images):
 def standardised(model, layer, images):
     pooled = keras.Model(model.inputs, layer.input).predict(images, verbose=0).mean((1, 2))
     return (pooled - pooled.mean(0)) / (pooled.std(0) + 1e-6)
+
+
+def test_start_gates_on_clusters_routes_as_the_clusters_of_each_pooled_input():
+    images = np.random.default_rng(0).uniform(0, 255, (256, 28, 28, 1)).astype("float32")
+    model = clusters_model(images)
+    chosen = layers.selected_experts(model, images)
+    for layer in layers.expert_layers(model):
+        standard = standardised(model, layer, images)
+        # The gate on the raw pooled input is the nearest centroid in standardised space.
+        expected = nearest(standard, kmeans(standard, 4, seed=0))
+        assert np.mean(chosen[layer.name] == expected) >= 0.99
+        assert np.bincount(chosen[layer.name], minlength=4).min() > 0  # no expert left out
 
 
 def test_recentre_gates_moves_drifted_gates_to_the_clusters_they_draw():
