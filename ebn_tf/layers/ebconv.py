@@ -50,6 +50,15 @@ def channel_scale(pooled: tf.Tensor, kernel1, kernel2) -> tf.Tensor:
     return tf.sigmoid(tf.matmul(tf.nn.relu(tf.matmul(pooled, kernel1)), kernel2))
 
 
+def usage_imbalance(soft: tf.Tensor, hard: tf.Tensor) -> tf.Tensor:
+    """``N * sum_n f_n P_n`` of a batch: ``f`` the share of samples each expert gets
+    (``hard``, one-hot, no gradient), ``P`` the mean of the gate scores ``soft``, each
+    sample's normalised to sum to 1. 1 for an even spread, N for one expert taking all."""
+    shares = tf.reduce_mean(tf.stop_gradient(hard), axis=0)
+    scores = tf.reduce_mean(soft / tf.reduce_sum(soft, axis=-1, keepdims=True), axis=0)
+    return float(soft.shape[-1]) * tf.reduce_sum(shares * scores)
+
+
 @keras.utils.register_keras_serializable(package="ebn_tf")
 class EBConv2D(lq.layers_base.BaseLayer):
     """Expert Binary Convolution (EBConv).
@@ -114,6 +123,12 @@ class EBConv2D(lq.layers_base.BaseLayer):
             (``"release"``: the released training's gate as step 3 receives it;
             ``"clusters"``: glorot until ``start_gates_on_clusters`` sets it from data,
             as the trainer does at step 3's start) or any Keras initializer.
+        usage_balance: weight of a usage-balancing loss added in training (beyond the
+            paper; 0, the default, adds none): ``N * sum_n f_n P_n`` over the batch,
+            ``f_n`` the share of samples sent to expert ``n`` (no gradient) and ``P_n``
+            their mean gate score (normalised to sum to 1). It is 1 when the samples are
+            spread evenly and N when one expert takes them all (Switch Transformer, Fedus
+            et al. 2021); its gradient lowers the busiest experts' scores.
         input_quantizer: larq quantizer of the input (None: real-valued inputs).
         kernel_quantizer: larq quantizer of the expert kernels (None: real-valued kernels).
         kernel_constraint: constraint on the stacked ``(N, kh, kw, C_in / groups, filters)``
@@ -145,6 +160,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
         execution: str = "partition",
         kernel_initializer="glorot_uniform",
         gate_initializer="glorot_uniform",
+        usage_balance: float = 0.0,
         input_quantizer="ste_sign",
         kernel_quantizer="ste_sign",
         kernel_constraint=None,
@@ -168,6 +184,8 @@ class EBConv2D(lq.layers_base.BaseLayer):
             )
         if execution not in EXECUTIONS:
             raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}.")
+        if not usage_balance >= 0:
+            raise ValueError(f"usage_balance must be >= 0, got {usage_balance!r}.")
         self.filters = filters
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.num_experts = num_experts
@@ -185,6 +203,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
         if isinstance(gate_initializer, str) and gate_initializer in GATE_INITIALIZERS:
             gate_initializer = GATE_INITIALIZERS[gate_initializer]()
         self.gate_initializer = keras.initializers.get(gate_initializer)
+        self.usage_balance = float(usage_balance)
         self.kernel_quantizer = lq.quantizers.get_kernel_quantizer(kernel_quantizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.input_spec = keras.layers.InputSpec(ndim=4)
@@ -304,11 +323,13 @@ class EBConv2D(lq.layers_base.BaseLayer):
             return tf.fill([batch], tf.constant(self.force_expert or 0, tf.int32))
         return tf.argmax(self.gate_probabilities(inputs), axis=-1, output_type=tf.int32)
 
-    def _gate(self, inputs: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def _gate(self, inputs: tf.Tensor, training) -> tuple[tf.Tensor, tf.Tensor]:
         """One-hot gate forward with a straight-through gradient to the soft gate."""
         soft = self.gate_probabilities(inputs)
         index = tf.argmax(soft, axis=-1, output_type=tf.int32)
         hard = tf.one_hot(index, self.num_experts, dtype=inputs.dtype)
+        if training and self.usage_balance:
+            self.add_loss(self.usage_balance * usage_imbalance(soft, hard))
         # hard + (soft - soft) is exactly hard forward, and has the soft gradient.
         return hard + (soft - tf.stop_gradient(soft)), index
 
@@ -399,15 +420,15 @@ class EBConv2D(lq.layers_base.BaseLayer):
         if self.num_experts == 1 or self.force_expert is not None:
             outputs = self._conv(x, kernels[self.force_expert or 0])
         elif self.execution == "partition":
-            gate, index = self._gate(inputs)
+            gate, index = self._gate(inputs, training)
             outputs = self._partitioned_conv(x, kernels, index)
             # Exactly 1 forward; carries the straight-through gradient to the gate.
             factor = factor * tf.gather(gate, index, batch_dims=1)[:, None]
         elif self.execution == "kernel_mix":
-            gate, index = self._gate(inputs)
+            gate, index = self._gate(inputs, training)
             outputs = self._kernel_mix_conv(x, kernels, gate, index)
         else:
-            gate, _ = self._gate(inputs)
+            gate, _ = self._gate(inputs, training)
             outputs = tf.add_n(
                 [
                     gate[:, e, None, None, None] * self._conv(x, kernels[e])
@@ -457,6 +478,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
             "execution": self.execution,
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "gate_initializer": keras.initializers.serialize(self.gate_initializer),
+            "usage_balance": self.usage_balance,
             # input_quantizer is in larq's base config.
             "kernel_quantizer": lq.quantizers.serialize(self.kernel_quantizer),
             "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),

@@ -116,6 +116,7 @@ def _residual_conv(
         pad_value=config.pad_value,
         gate_activation=config.gate_activation,
         gate_initializer=config.gate_initializer,
+        usage_balance=config.usage_balance,
         channel_scaling=config.channel_scaling,
         binary_weights=config.binary,
         binary_activations=config.binary,

@@ -35,6 +35,7 @@ _RULES: dict[str, Rule] = {
         for field in ("input_shape", *STAGE_FIELDS)
     },
     "input_std": (lambda v: all(x > 0 for x in v), "> 0"),
+    "usage_balance": (lambda v: v >= 0, ">= 0"),
     **{field: (lambda v: v > 0, "> 0") for field in ("block_bn_epsilon", "real_bn_epsilon")},
     **{
         field: (lambda v, allowed=allowed: v in allowed, f"among {allowed}")
@@ -70,8 +71,8 @@ class EBNetConfig:
         aggregation: add the 1x1 aggregation conv after grouped 3x3 convs.
         num_experts: experts per binary conv.
         binary: binary EBConvs (True) or the real-valued twin (False).
-        gate_activation, gate_initializer, channel_scaling, pad_value, execution: see
-            ``EBConv2D``.
+        gate_activation, gate_initializer, usage_balance, channel_scaling, pad_value,
+            execution: see ``EBConv2D``.
         shortcut: downsample shortcut, ``"decomposed"`` (AvgPool, 1x1 C->C/4, 1x1 C/4->C_out,
             each with BN + PReLU) or ``"simple"`` (AvgPool, 1x1, BN).
         border: border of strided convs and the stem's max-pool: ``"same"`` (TensorFlow's)
@@ -102,6 +103,7 @@ class EBNetConfig:
     binary: bool = True
     gate_activation: str = "softmax"
     gate_initializer: str = "glorot_uniform"
+    usage_balance: float = 0.0
     channel_scaling: bool = True
     pad_value: float = 1.0
     execution: str = "partition"
@@ -169,6 +171,7 @@ class EBNetConfig:
             binary=False,
             num_experts=1,
             gate_initializer=EBNetConfig.gate_initializer,
+            usage_balance=EBNetConfig.usage_balance,
         )
 
     def to_json(self) -> dict:

@@ -275,6 +275,9 @@ class RunDir:
                 "and overrides."
             )
         configs = _as_json({k: c.to_json() for k, c in run_configs(recipe).items()})
+        if stored is not None:
+            # A config written before a field existed was built with that field's default.
+            stored = _as_json({k: models.EBNetConfig(**c).to_json() for k, c in stored.items()})
         if stored is not None and stored != configs:
             changed = sorted(k for k in {*configs, *stored} if stored.get(k) != configs.get(k))
             raise ValueError(

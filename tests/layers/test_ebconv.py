@@ -4,6 +4,7 @@ import pytest
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import EBConv2D
+from ebn_tf.layers.ebconv import usage_imbalance
 from tests.harness import layer_test
 
 BATCH, SIZE, CHANNELS = 12, 9, 8
@@ -143,7 +144,14 @@ def test_one_expert_matches_larq_quantconv(strides, groups, quantizers):
     "kwargs",
     [
         dict(filters=16, kernel_size=3, num_experts=4, groups=2, strides=2),
-        dict(filters=16, kernel_size=3, num_experts=3, groups=2, execution="kernel_mix"),
+        dict(
+            filters=16,
+            kernel_size=3,
+            num_experts=3,
+            groups=2,
+            execution="kernel_mix",
+            usage_balance=0.01,
+        ),
         dict(filters=16, kernel_size=3, num_experts=1),
         dict(filters=16, kernel_size=1, num_experts=2, execution="mask_sum", force_expert=1),
         dict(
@@ -191,12 +199,48 @@ def test_bad_arguments_name_the_argument():
         (dict(filters=8, kernel_size=3, execution="fast"), "execution"),
         (dict(filters=8, kernel_size=3, pad_value=0.5), "pad_value"),
         (dict(filters=8, kernel_size=3, num_experts=2, force_expert=2), "force_expert"),
+        (dict(filters=8, kernel_size=3, usage_balance=-0.1), "usage_balance"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=message):
             EBConv2D(**kwargs)
     with pytest.raises(ValueError, match="groups=4 must divide the input channels"):
         EBConv2D(8, 3, groups=4)(tf.zeros([1, 5, 5, 6]))
+
+
+def test_usage_imbalance_is_one_when_even_and_n_times_the_score_when_one_expert_takes_all():
+    even = tf.one_hot([0, 1, 2, 3], 4)
+    soft = tf.constant(np.random.default_rng(0).uniform(0.1, 1, (4, 4)), tf.float32)
+    assert float(usage_imbalance(soft, even)) == pytest.approx(1.0)
+    one = tf.one_hot([2, 2, 2, 2], 4)
+    share = soft[:, 2] / tf.reduce_sum(soft, -1)
+    assert float(usage_imbalance(soft, one)) == pytest.approx(4 * float(tf.reduce_mean(share)))
+
+
+@pytest.mark.parametrize("execution", ["partition", "kernel_mix", "mask_sum"])
+def test_usage_balance_adds_a_training_loss_that_lowers_the_busiest_experts_score(execution):
+    x = varied_inputs(batch=32)
+    layer = EBConv2D(8, 3, num_experts=4, usage_balance=0.5, execution=execution)
+    layer(x)
+    # Expert 0 takes every sample, and every expert's score still has a gradient.
+    layer.gate_kernel.assign(0.01 * layer.gate_kernel)
+    layer.gate_bias.assign([1.0, 0.0, 0.0, 0.0])
+    assert set(layer.selected_experts(x).numpy()) == {0}
+    layer(x, training=False)
+    assert layer.losses == []
+    with tf.GradientTape() as tape:
+        layer(x, training=True)
+        (loss,) = layer.losses
+    soft = layer.gate_probabilities(x)
+    expected = 0.5 * usage_imbalance(soft, tf.one_hot(layer.selected_experts(x), 4))
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    bias_grad = tape.gradient(loss, layer.gate_bias).numpy()
+    # Descent lowers expert 0's bias and raises the others'.
+    assert bias_grad[0] > 0 and np.all(bias_grad[1:] < 0)
+    # Off by default: no loss.
+    plain = EBConv2D(8, 3, num_experts=4, execution=execution)
+    plain(x, training=True)
+    assert plain.losses == []
 
 
 def test_absorbing_kernel_magnitude_keeps_the_output_scale_when_binarising():

@@ -58,6 +58,9 @@ def test_overrides_are_config_fields():
     model = build("tiny", num_experts=1, num_classes=3, input_shape=(32, 32, 1))
     assert model.output_shape == (None, 3) and model.input_shape == (None, 32, 32, 1)
     assert all(layer.num_experts == 1 for layer in expert_layers(model))
+    balanced = get_config("tiny").replace(usage_balance=0.01)
+    assert {layer.usage_balance for layer in expert_layers(build(balanced))} == {0.01}
+    assert balanced.teacher().usage_balance == 0.0
     with pytest.raises(ValueError, match=r"Unknown EBNetConfig field\(s\) \['depth'\]"):
         build("tiny", depth=3)
 
@@ -88,6 +91,7 @@ def test_registry_rejects_duplicates():
         (dict(widths=(64, "64")), r"widths=\(64, '64'\) must be a list of ints >= 1\."),
         (dict(input_shape=(28, 28)), r"input_shape=\(28, 28\) must be a list of 3 ints >= 1\."),
         (dict(input_std=(0,)), r"input_std=\(0,\) must be a list of numbers > 0\."),
+        (dict(usage_balance=-0.01), r"usage_balance=-0.01 must be a number >= 0\."),
         (dict(pad_value=0.5), r"pad_value=0.5 must be a number among \(0.0, 1.0\)\."),
         (dict(aggregation=1), r"aggregation=1 must be a bool \(true or false\)\."),
         (dict(name=None), r"name=None must be a string\."),

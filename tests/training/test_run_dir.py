@@ -92,6 +92,16 @@ def test_a_run_from_before_a_recipe_field_existed_resumes_with_its_default(run):
         run.check_recipe(recipe.replace(distill=True, mixup=0.2))
 
 
+def test_a_config_from_before_a_model_field_existed_resumes_with_its_default(run):
+    run, recipe, _ = run
+    old = json.loads(run.recipe_file.read_text())
+    del old["model_config"]["student"]["usage_balance"]  # added to EBNetConfig later
+    run.recipe_file.write_text(json.dumps(old))
+    run.check_recipe(recipe)
+    with pytest.raises(ValueError, match=r"whose \['student'\] model was built from another"):
+        run.check_recipe(recipe.override_strings(['model_overrides={"usage_balance": 0.01}']))
+
+
 def test_a_run_resumes_with_its_step1_run_named_another_way(tmp_path, monkeypatch):
     step1 = tmp_path / "experts" / "e1"
     step1.mkdir(parents=True)
