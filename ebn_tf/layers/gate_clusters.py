@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ebn_tf._keras import keras
+from ebn_tf._keras import keras, tf
 from ebn_tf.layers.policy import expert_layers
 
 ITERATIONS = 100
@@ -134,7 +134,13 @@ def _standardised_input(model: keras.Model, layer, images):
     same with each channel standardised over the images; and the per-channel mean and
     std that standardise it."""
     probe = keras.Model(model.inputs, layer.input)
-    pooled = probe.predict(images, batch_size=256, verbose=0).mean(axis=(1, 2))
+    # Called eagerly, batch by batch: ``predict`` would trace a function for each probe.
+    pooled = np.concatenate(
+        [
+            tf.reduce_mean(probe(images[start : start + 256], training=False), [1, 2]).numpy()
+            for start in range(0, len(images), 256)
+        ]
+    )
     mean, std = pooled.mean(0), pooled.std(0) + 1e-6
     return pooled, (pooled - mean) / std, mean, std
 

@@ -85,40 +85,33 @@ def test_whole_policy_with_distillation(fmnist_data_dir, policy_run):
         train(small_recipe("teacher_epochs=4"), tmp_path, "one_device", fmnist_data_dir)
 
 
-def test_the_recipes_mixup_and_seed_reach_every_distilled_stage(
-    fmnist_data_dir, tmp_path, monkeypatch
+def test_the_recipes_mixup_and_seed_reach_the_distillers_and_the_clusters_start(
+    fmnist_data_dir, tmp_path, monkeypatch, teacher_run
 ):
-    made = []
+    made, calls = [], []
 
     class Recording(trainer.Distiller):
         def __init__(self, *args, **kwargs):
             made.append(kwargs)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "Distiller", Recording)
-    recipe = small_recipe("mixup=0.3", "seed=7", *TWO_STEPS)
-    summary = train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
-    assert [s.name for s in summary.stages] == ["teacher", "step1", "step3", "step4"]
-    # The teacher trains alone; steps 1, 3 and 4 distil, each with the recipe's mixup.
-    assert made == [{"mixup": 0.3, "seed": 7}] * 3
-
-
-def test_the_gates_start_on_clusters_at_step_3_on_the_first_training_images(
-    fmnist_data_dir, tmp_path, monkeypatch
-):
-    calls = []
-
     def recording(model, images, seed):
         calls.append((images, seed, [layer.force_expert for layer in expert_layers(model)]))
         start_gates_on_clusters(model, images, seed)
 
+    monkeypatch.setattr(trainer, "Distiller", Recording)
     monkeypatch.setattr(trainer.layers, "start_gates_on_clusters", recording)
     assert ebn_tf.models.get_config("tiny").gate_initializer == "clusters"  # the presets'
-    overrides = ["distill=false", "seed=3"]
-    summary = train(small_recipe(*overrides, *TWO_STEPS), tmp_path, "one_device", fmnist_data_dir)
+    # The session's teacher (conftest.py): only the student stages train here.
+    teacher = f"teacher_weights={teacher_run[0] / 'teacher' / FINAL_WEIGHTS}"
+    recipe = small_recipe("mixup=0.3", "seed=7", teacher, *TWO_STEPS)
+    summary = train(recipe, tmp_path / "clusters", "one_device", fmnist_data_dir, verbose=0)
     assert [s.name for s in summary.stages] == ["step1", "step3", "step4"]
-    # Once, when step 3 replicates the experts and the gates decide (not forced), on the
-    # first training images unshuffled and unaugmented (the same on every worker).
+    # Steps 1, 3 and 4 distil, each with the recipe's mixup and seed.
+    assert made == [{"mixup": 0.3, "seed": 7}] * 3
+    # The gates start on clusters once, when step 3 replicates the experts and the gates
+    # decide (not forced), on the first training images unshuffled and unaugmented (the
+    # same on every worker), with the recipe's seed.
     assert len(calls) == 1
     images, seed, forced = calls[0]
     first = ebn_tf.data.load(
@@ -131,11 +124,12 @@ def test_the_gates_start_on_clusters_at_step_3_on_the_first_training_images(
         data_dir=fmnist_data_dir,
     )
     np.testing.assert_array_equal(images, next(iter(first))[0].numpy())
-    assert seed == 3 and set(forced) == {None}
-    # Another named start is left as built.
+    assert seed == 7 and set(forced) == {None}
+    # Another named start is left as built (steps 3 and 4 from the same step 1).
     glorot = 'model_overrides={"gate_initializer": "glorot_uniform"}'
+    step1 = f"step1_run={tmp_path / 'clusters'}"
     train(
-        small_recipe(glorot, *overrides, *TWO_STEPS),
+        small_recipe(glorot, step1, "distill=false", *TWO_STEPS),
         tmp_path / "glorot",
         "one_device",
         fmnist_data_dir,
@@ -143,11 +137,11 @@ def test_the_gates_start_on_clusters_at_step_3_on_the_first_training_images(
     assert len(calls) == 1
 
 
-def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path):
-    # Only the stages' completion is checked.
-    recipe = small_recipe("distill=false", *TWO_STEPS)
+def test_mirrored_strategy_on_two_cpus(fmnist_data_dir, tmp_path, policy_run):
+    # Only the stages' completion is checked: the gated ones, from the session's step 1.
+    recipe = small_recipe("distill=false", f"step1_run={policy_run[0]}", *TWO_STEPS)
     summary = train(recipe, tmp_path, two_cpu_strategy(), fmnist_data_dir, verbose=0)
-    assert [s.name for s in summary.stages] == ["step1", "step3", "step4"]
+    assert [s.name for s in summary.stages] == ["step3", "step4"]
 
 
 def test_bad_input_fails_before_training(fmnist_data_dir, tmp_path):
@@ -243,8 +237,9 @@ def test_app_names_a_run_directory_under_a_file(fmnist_data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_stage_resumes_from_last_checkpoint(fmnist_data_dir, tmp_path):
-    command = app_command(tmp_path, fmnist_data_dir, "distill=false", "step3_epochs=4")
+def test_sigkill_mid_stage_resumes_from_last_checkpoint(fmnist_data_dir, tmp_path, policy_run):
+    step1 = f"step1_run={policy_run[0]}"  # the session's
+    command = app_command(tmp_path, fmnist_data_dir, "distill=false", "step3_epochs=4", step1)
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -266,7 +261,7 @@ def test_sigkill_mid_stage_resumes_from_last_checkpoint(fmnist_data_dir, tmp_pat
     native = ebn_tf.layers.grouped_conv.native_grouped_gradients()
     path = "TensorFlow's oneDNN kernels" if native else "one conv per group"
     assert f"grouped convolutions: {path}" in rerun.stdout
-    assert [s.epochs for s in RunDir(tmp_path).summary().stages] == [1, 4, 1]
+    assert [s.epochs for s in RunDir(tmp_path).summary().stages] == [4, 1]
 
 
 def free_port() -> int:
@@ -276,13 +271,17 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
-def test_multi_worker_strategy_two_processes(fmnist_data_dir, tmp_path):
+def test_multi_worker_strategy_two_processes(fmnist_data_dir, tmp_path, policy_run):
+    # The gated stages, from the session's step 1.
+    step1 = f"step1_run={policy_run[0]}"
     workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
     processes = []
     for index in range(2):
         config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(config)}
-        command = app_command(tmp_path, fmnist_data_dir, "distill=false", strategy="multi_worker")
+        command = app_command(
+            tmp_path, fmnist_data_dir, "distill=false", step1, *TWO_STEPS, strategy="multi_worker"
+        )
         processes.append(
             subprocess.Popen(
                 command,
