@@ -1,4 +1,5 @@
 import csv
+import shutil
 import subprocess
 import sys
 
@@ -104,14 +105,17 @@ def test_search_end_to_end_and_rerun_skips_finished(tmp_path, fmnist_data_dir):
     assert f"{agg.id}: BOPs" in markdown
     assert (tmp_path / "pareto.png").read_bytes()[:4] == b"\x89PNG"
 
-    # A rerun keeps the finished candidates and trains only the one that is missing.
+    # A rerun keeps the finished candidates and completes only the unfinished one (here
+    # its last stage is missing).
     kept = tmp_path / "candidates" / rows[0]["id"] / "summary.json"
     stamp = kept.stat().st_mtime_ns
     removed = tmp_path / "candidates" / rows[1]["id"]
-    for path in sorted(removed.rglob("*"), reverse=True):
-        path.unlink() if path.is_file() else path.rmdir()
+    step3 = (removed / "step3" / "result.json").stat().st_mtime_ns
+    shutil.rmtree(removed / "step4")
+    (removed / "summary.json").unlink()
     again = search.search("tiny", found, proxy, tmp_path, max_bops=budget, data_dir=fmnist_data_dir)
     assert kept.stat().st_mtime_ns == stamp and (removed / "summary.json").exists()
+    assert (removed / "step3" / "result.json").stat().st_mtime_ns == step3
     assert {r["id"]: r["val_top1"] for r in again}[rows[0]["id"]] == rows[0]["val_top1"]
 
     # Another proxy recipe must not reuse these candidates' results.
