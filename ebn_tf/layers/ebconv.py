@@ -53,7 +53,8 @@ def channel_scale(pooled: tf.Tensor, kernel1, kernel2) -> tf.Tensor:
 def usage_imbalance(soft: tf.Tensor, hard: tf.Tensor) -> tf.Tensor:
     """``N * sum_n f_n P_n`` of a batch: ``f`` the share of samples each expert gets
     (``hard``, one-hot, no gradient), ``P`` the mean of the gate scores ``soft``, each
-    sample's normalised to sum to 1. 1 for an even spread, N for one expert taking all."""
+    sample's normalised to sum to 1. 1 for an even spread; ``N P_n`` (up to N) when
+    expert ``n`` takes every sample."""
     shares = tf.reduce_mean(tf.stop_gradient(hard), axis=0)
     scores = tf.reduce_mean(soft / tf.reduce_sum(soft, axis=-1, keepdims=True), axis=0)
     return float(soft.shape[-1]) * tf.reduce_sum(shares * scores)
@@ -127,8 +128,8 @@ class EBConv2D(lq.layers_base.BaseLayer):
             paper; 0, the default, adds none): ``N * sum_n f_n P_n`` over the batch,
             ``f_n`` the share of samples sent to expert ``n`` (no gradient) and ``P_n``
             their mean gate score (normalised to sum to 1). It is 1 when the samples are
-            spread evenly and N when one expert takes them all (Switch Transformer, Fedus
-            et al. 2021); its gradient lowers the busiest experts' scores.
+            spread evenly and up to N when one expert takes them all (Switch Transformer,
+            Fedus et al. 2021); its gradient lowers the busiest experts' scores.
         input_quantizer: larq quantizer of the input (None: real-valued inputs).
         kernel_quantizer: larq quantizer of the expert kernels (None: real-valued kernels).
         kernel_constraint: constraint on the stacked ``(N, kh, kw, C_in / groups, filters)``
