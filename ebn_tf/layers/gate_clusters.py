@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ebn_tf._keras import keras, tf
-from ebn_tf.layers.policy import expert_layers
+from ebn_tf._keras import keras
+from ebn_tf.layers.policy import expert_layers, pooled_inputs
 
 ITERATIONS = 100
 RESTARTS = 4
@@ -133,14 +133,7 @@ def _standardised_input(model: keras.Model, layer, images):
     """``layer``'s input over ``images`` (inference mode), spatially pooled ``(M, C)``; the
     same with each channel standardised over the images; and the per-channel mean and
     std that standardise it."""
-    probe = keras.Model(model.inputs, layer.input)
-    # Called eagerly, batch by batch: ``predict`` would trace a function for each probe.
-    pooled = np.concatenate(
-        [
-            tf.reduce_mean(probe(images[start : start + 256], training=False), [1, 2]).numpy()
-            for start in range(0, len(images), 256)
-        ]
-    )
+    pooled = pooled_inputs(model, [layer], images)[layer.name]
     mean, std = pooled.mean(0), pooled.std(0) + 1e-6
     return pooled, (pooled - mean) / std, mean, std
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ebn_tf._keras import keras
+from ebn_tf._keras import keras, tf
 from ebn_tf.layers.ebconv import EBConv2D
 
 
@@ -50,6 +50,36 @@ def replicate_first_expert(model: keras.Model) -> None:
         layer.replicate_expert(0)
 
 
+def pooled_inputs(
+    model: keras.Model, layers, images, batch_size: int = 256, training: bool = False
+) -> dict[str, np.ndarray]:
+    """What each of ``layers`` (layers of ``model``) gets as input over ``images``,
+    spatially averaged as a gate reads it: ``{layer name: (num_images, channels)}``.
+
+    Args:
+        model: the model ``layers`` belong to.
+        layers: its layers whose inputs are wanted.
+        images: the images, as the model takes them.
+        batch_size: images per forward pass (called eagerly: no function is traced).
+        training: compute as a training step does (BatchNorm on each batch's statistics,
+            so an image's result can depend on the other images of its batch), else as
+            inference does (the moving statistics). The moving statistics such a pass
+            updates are put back afterwards.
+    """
+    kept = [w.numpy() for w in model.non_trainable_weights] if training else []
+    probe = keras.Model(model.inputs, [layer.input for layer in layers])
+    parts: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
+    for start in range(0, len(images), batch_size):
+        layer_inputs = probe(images[start : start + batch_size], training=training)
+        if len(layers) == 1:
+            layer_inputs = [layer_inputs]
+        for layer, x in zip(layers, layer_inputs):
+            parts[layer.name].append(tf.reduce_mean(x, axis=[1, 2]).numpy())
+    for weight, value in zip(model.non_trainable_weights, kept):
+        weight.assign(value)
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
 def selected_experts(
     model: keras.Model, images, batch_size: int = 256, training: bool = False
 ) -> dict[str, np.ndarray]:
@@ -57,29 +87,19 @@ def selected_experts(
 
     Args:
         model: a model with expert layers.
-        images: the images, as the model takes them.
-        batch_size: images per forward pass.
-        training: route as a training step does (BatchNorm on each batch's statistics, so
-            an image's expert can depend on the other images of its batch), else as
-            inference does (the moving statistics). The moving statistics such a pass
-            updates are put back afterwards.
+        images, batch_size, training: as for ``pooled_inputs`` (with ``training``, an
+            image's expert can depend on the other images of its batch).
 
     Returns:
         ``{layer name: int array (num_images,)}``.
     """
-    kept = [w.numpy() for w in model.non_trainable_weights] if training else []
     layers = expert_layers(model)
-    probe = keras.Model(model.inputs, [layer.input for layer in layers])
-    chosen: dict[str, list[np.ndarray]] = {layer.name: [] for layer in layers}
-    for start in range(0, len(images), batch_size):
-        layer_inputs = probe(images[start : start + batch_size], training=training)
-        if len(layers) == 1:
-            layer_inputs = [layer_inputs]
-        for layer, x in zip(layers, layer_inputs):
-            chosen[layer.name].append(layer.selected_experts(x).numpy())
-    for weight, value in zip(model.non_trainable_weights, kept):
-        weight.assign(value)
-    return {name: np.concatenate(parts) for name, parts in chosen.items()}
+    pooled = pooled_inputs(model, layers, images, batch_size, training)
+    # A gate reads the spatial mean of its input: the pooled input as a 1x1 image.
+    return {
+        layer.name: layer.selected_experts(pooled[layer.name][:, None, None, :]).numpy()
+        for layer in layers
+    }
 
 
 def usage_entropy_bits(counts) -> float:
