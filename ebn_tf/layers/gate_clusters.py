@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ebn_tf._keras import keras
-from ebn_tf.layers.policy import expert_layers, pooled_inputs
+from ebn_tf.layers.policy import expert_layers, pooled_inputs, pooled_routes
 
 ITERATIONS = 100
 RESTARTS = 4
@@ -109,7 +109,7 @@ def recentre_gates(model: keras.Model, images) -> dict[str, float]:
     for layer in (x for x in expert_layers(model) if x.num_experts > 1):
         pooled, standard, mean, std = _standardised_input(model, layer, images)
         standard = standard.astype(np.float64)
-        routes = _routes(layer, pooled)
+        routes = pooled_routes(layer, pooled)
         used = [n for n in range(layer.num_experts) if np.any(routes == n)]
         centroids = np.zeros((layer.num_experts, standard.shape[1]))
         for n in range(layer.num_experts):
@@ -120,13 +120,8 @@ def recentre_gates(model: keras.Model, images) -> dict[str, float]:
                 centroids[n] = standard[np.argmax(distance)]
                 used.append(n)
         _set_gate(layer, standard, mean, std, _lloyd(standard, centroids))
-        changed[layer.name] = float(np.mean(_routes(layer, pooled) != routes))
+        changed[layer.name] = float(np.mean(pooled_routes(layer, pooled) != routes))
     return changed
-
-
-def _routes(layer, pooled: np.ndarray) -> np.ndarray:
-    """The expert ``layer``'s gate sends each pooled input ``(M, C)`` to."""
-    return np.argmax(pooled @ layer.gate_kernel.numpy() + layer.gate_bias.numpy(), axis=1)
 
 
 def _standardised_input(model: keras.Model, layer, images):

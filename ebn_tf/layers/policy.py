@@ -95,11 +95,14 @@ def selected_experts(
     """
     layers = expert_layers(model)
     pooled = pooled_inputs(model, layers, images, batch_size, training)
+    return {layer.name: pooled_routes(layer, pooled[layer.name]) for layer in layers}
+
+
+def pooled_routes(layer: EBConv2D, pooled: np.ndarray) -> np.ndarray:
+    """The expert ``layer`` sends each of its pooled inputs ``(M, C)`` to (as
+    ``pooled_inputs`` gives them)."""
     # A gate reads the spatial mean of its input: the pooled input as a 1x1 image.
-    return {
-        layer.name: layer.selected_experts(pooled[layer.name][:, None, None, :]).numpy()
-        for layer in layers
-    }
+    return layer.selected_experts(pooled[:, None, None, :]).numpy()
 
 
 def usage_entropy_bits(counts) -> float:
