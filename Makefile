@@ -48,8 +48,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The tests on one pytest-xdist worker per core; tests that read the same trained fixture
+# share a worker (tests/conftest.py).
 test: setup lint arm
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadgroup
 
 benchmarks: setup
 	$(PY) -m benchmarks.expert_scaling

@@ -25,7 +25,10 @@ setup(
         "matplotlib",
         "scikit-learn",
     ],
-    extras_require={"dev": ["pytest", "ruff==0.17.6"]},
+    # pytest 9.2 renamed the node id that pytest-xdist 3.8's --dist loadgroup rewrites:
+    # the groups (tests/conftest.py) would be ignored and each worker would train the
+    # shared fixtures again.
+    extras_require={"dev": ["pytest<9.2", "pytest-xdist", "ruff==0.17.6"]},
     entry_points={
         "console_scripts": [
             "ebn-train=ebn_tf.apps.train:run",

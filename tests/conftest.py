@@ -1,6 +1,10 @@
 """Shared fixtures. Two logical CPU devices for MirroredStrategy tests are set up before
 TensorFlow starts; Fashion-MNIST is prepared in tfds once per session; zoo files come
-from the checkout's zoo/ folder (offline), for this process and the apps it starts."""
+from the checkout's zoo/ folder (offline), for this process and the apps it starts.
+
+``make test`` spreads the tests over pytest-xdist workers (``--dist loadgroup``); each
+worker is its own session, so the tests that read one trained fixture are sent to one
+worker, and that fixture is built once."""
 
 import os
 import pathlib
@@ -31,6 +35,19 @@ def fmnist_data_dir(tmp_path_factory, fmnist_idx_dir) -> pathlib.Path:
     data_dir = tmp_path_factory.mktemp("tfds")
     ebn_tf.data.info("fashion_mnist", data_dir=data_dir, manual_dir=fmnist_idx_dir)
     return data_dir
+
+
+# Fixtures built once per session that several tests only read: the tests that use one run
+# on one xdist worker.
+_SHARED = ("policy_run", "teacher_run", "official_export")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        shared = [name for name in _SHARED if name in item.fixturenames]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
 
 
 # Finished runs that several tests only read (rerunning a finished run trains nothing): each
