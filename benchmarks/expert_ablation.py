@@ -15,6 +15,10 @@ McNemar exact two-sided p-value of the pair (the noise of the finite test set fo
 trained models), and the margin over e1 in points, its mean over seeds with a Student-t 95%
 interval (the noise between seeds; none with one seed).
 
+Collapse: each run's most collapsed gated layer at step 4's end, the share of the
+validation images its busiest expert takes (``usage_top_share`` of ``ExpertUsageLog``, the
+last row of ``step4/metrics.csv``).
+
     python -m benchmarks.expert_ablation --variants e1,e4_partition,e4_kernel_mix
     python -m benchmarks.expert_ablation --recipe fmnist_experts --variants e1,e4_kernel_mix \\
         --seeds 0,1 --root runs/experts
@@ -27,6 +31,7 @@ interval (the noise between seeds; none with one seed).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import time
@@ -143,6 +148,19 @@ def rescored_correct(path: Path) -> np.ndarray:
     return predictions_correct(run.model(), test)
 
 
+def most_collapsed(path: Path) -> tuple[str, float] | None:
+    """The gated layer whose busiest expert takes the largest share of the validation
+    images at the end of step 4, and that share in %; None for a run without gates."""
+    with RunDir(path).metrics_file("step4").open() as file:
+        last = list(csv.DictReader(file))[-1]
+    shares = {
+        key.removeprefix("usage_top_share/"): 100 * float(value)
+        for key, value in last.items()
+        if key.startswith("usage_top_share/")
+    }
+    return max(shares.items(), key=lambda item: item[1]) if shares else None
+
+
 def paired_columns(pairs: list[McNemar]) -> list[str]:
     """The margin over e1 with its 95% interval over seeds, each seed's McNemar p and
     discordant counts; dashes for e1 itself."""
@@ -201,6 +219,7 @@ def main() -> None:
                     "test": 100 * summary.final.test_accuracy,
                     "step3": 100 * summary.stage("step3").val_accuracy,
                     "minutes": summary.seconds / 60,
+                    "collapse": most_collapsed(run_path(args, seed, variant)),
                 }
             )
             seconds = time.perf_counter() - start
@@ -233,6 +252,10 @@ def main() -> None:
                 " / ".join(f"{t:.2f}" for t in tests),
                 f"{np.mean([r['step3'] for r in runs]):.2f}",
                 " / ".join(f"{r['minutes']:.0f}" for r in runs),
+                " / ".join(
+                    f"{r['collapse'][1]:.0f} ({r['collapse'][0]})" if r["collapse"] else "-"
+                    for r in runs
+                ),
                 *paired_columns(pairs[variant]),
             ]
         )
@@ -244,6 +267,7 @@ def main() -> None:
         "per seed",
         "step 3 val % (mean)",
         "minutes per seed",
+        "most collapsed layer, step 4: busiest expert % per seed",
         f"margin vs {BASELINE} [95% CI]",
         "McNemar p per seed",
         f"only it : only {BASELINE} right, per seed",
