@@ -37,8 +37,8 @@ def fmnist_data_dir(tmp_path_factory, fmnist_idx_dir) -> pathlib.Path:
     return data_dir
 
 
-# Fixtures built once per session that several tests only read: the tests that use one run
-# on one xdist worker.
+# The costly session fixtures below: each xdist worker is a session of its own, so the
+# tests that read one of them go to one worker, and it is built once.
 _SHARED = ("policy_run", "teacher_run", "official_export")
 
 
