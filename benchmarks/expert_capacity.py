@@ -15,7 +15,10 @@ start, so routes move only as the features before it train), ``routes`` (each im
 sent to the same expert of each layer all along, drawn at random once: routing that cannot
 drift, which the gates do not decide) or ``start_routes`` (each image held on the experts
 its gates chose at the stage's start: routes that depend on the image as learned ones do,
-but cannot drift). Variants differ only in their model
+but cannot drift) or ``shared_start_routes`` (each image held, in every layer, on the
+expert the first gated layer chose at the stage's start: one decision an image, as a
+frozen stem and first gate would route, so N sub-networks behind a shared stem).
+Variants differ only in their model
 fields, but for ``RECENTRED`` ones, whose gates move back between clusters of their input
 after each epoch; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
@@ -66,8 +69,8 @@ VARIANTS = {
 # expert_capacity_ebnet_fmnist_recentred).
 RECENTRED = {"e4_clusters_recentred"}
 STAGES = ("step3", "step4")
-FREEZABLE = ("batchnorm", "gates", "routes", "start_routes")
-FIXED_ROUTES = ("routes", "start_routes")
+FREEZABLE = ("batchnorm", "gates", "routes", "start_routes", "shared_start_routes")
+FIXED_ROUTES = ("routes", "start_routes", "shared_start_routes")
 PLOT_NAME = "expert_capacity{}.png"
 USAGE_IMAGES = 1024
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "analysis"
@@ -173,6 +176,8 @@ class Run:
             experts = [layer.num_experts for layer in expert]
             return np.random.default_rng(self.seed).integers(0, experts, (self.size, len(expert)))
         chosen = layers.selected_experts(model, self.images)
+        if "shared_start_routes" in self.args.freeze:
+            return np.repeat(chosen[expert[0].name][:, None], len(expert), axis=1)
         return np.stack([chosen[layer.name] for layer in expert], axis=1)
 
     def _build(self, variant: str):
@@ -244,7 +249,7 @@ class FixedRoutes(keras.Model):
         return self.inner(images, training=training)
 
 
-def _fixed_gate(experts: int, route: tf.Variable, inputs) -> tuple[tf.Tensor, tf.Tensor]:
+def _fixed_gate(experts: int, route: tf.Variable, inputs, training) -> tuple[tf.Tensor, tf.Tensor]:
     """EBConv2D's ``_gate`` with the routes read from ``route`` (one-hot, no gradient)."""
     index = tf.convert_to_tensor(route)
     return tf.one_hot(index, experts, dtype=inputs.dtype), index
@@ -334,8 +339,8 @@ def main() -> None:
     parser.add_argument(
         "--freeze",
         default="",
-        help="held fixed in steps 3-4, comma-separated: batchnorm (moving statistics in "
-        "training too), gates (kept at their step-3 start)",
+        help=f"held fixed in steps 3-4, comma-separated, of {', '.join(FREEZABLE)} (at most "
+        "one fixing the routes; the module docstring says what each holds)",
     )
     parser.add_argument(
         "--tag", default="", help="appended to the BENCHMARKS.md section and plot names"
@@ -345,7 +350,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.freeze = [part for part in args.freeze.split(",") if part]
-    if set(args.freeze) - set(FREEZABLE) or set(FIXED_ROUTES) <= set(args.freeze):
+    if set(args.freeze) - set(FREEZABLE) or len(set(FIXED_ROUTES) & set(args.freeze)) > 1:
         parser.error(
             f"--freeze takes a comma-separated subset of {list(FREEZABLE)}, with at most one "
             f"of {list(FIXED_ROUTES)}"
@@ -420,6 +425,8 @@ def main() -> None:
         "gates": "gates held at their step-3 start",
         "routes": "each image sent to a fixed random expert of each layer",
         "start_routes": "each image held on the experts its gates chose at the stage's start",
+        "shared_start_routes": "each image held, in every layer, on the expert the first gated "
+        "layer chose at the stage's start",
     }
     plot(curves, sizes, stages, DOCS / PLOT_NAME.format(suffix))
     fields = {v: {**COMMON, **VARIANTS[v], **json.loads(args.model_overrides)} for v in variants}
