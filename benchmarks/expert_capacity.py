@@ -168,7 +168,8 @@ class Run:
 
     def _route_codes(self, model) -> np.ndarray | None:
         """Each image's expert per expert layer ``(size, layers)`` when ``--freeze`` fixes
-        the routes (drawn at random, or the gates' choice now), else None."""
+        the routes (drawn at random, the gates' choice now, or the first gate's choice
+        now in every layer), else None."""
         expert = layers.expert_layers(model)
         if expert[0].num_experts == 1 or not set(FIXED_ROUTES) & set(self.args.freeze):
             return None
