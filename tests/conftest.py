@@ -37,8 +37,7 @@ def fmnist_data_dir(tmp_path_factory, fmnist_idx_dir) -> pathlib.Path:
     return data_dir
 
 
-# The costly session fixtures below: each xdist worker is a session of its own, so the
-# tests that read one of them go to one worker, and it is built once.
+# The costly session fixtures below, each with its own xdist group (module docstring).
 _SHARED = ("policy_run", "teacher_run", "official_export")
 
 
