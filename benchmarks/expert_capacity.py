@@ -17,8 +17,10 @@ drift, which the gates do not decide) or ``start_routes`` (each image held on th
 its gates chose at the stage's start: routes that depend on the image as learned ones do,
 but cannot drift) or ``shared_start_routes`` (each image held, in every layer, on the
 expert the first gated layer chose at the stage's start: one decision an image, as a
-frozen stem and first gate would route, so N sub-networks behind a shared stem).
-Variants differ only in their model
+frozen stem and first gate would route, so N sub-networks behind a shared stem) or
+``shared_routes`` (each image routed, in every layer, by the first gated layer's gate,
+which keeps training: one learned decision an image, whose drift is logged; the other
+gates are unused). Variants differ only in their model
 fields, but for ``RECENTRED`` ones, whose gates move back between clusters of their input
 after each epoch; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
@@ -69,8 +71,16 @@ VARIANTS = {
 # expert_capacity_ebnet_fmnist_recentred).
 RECENTRED = {"e4_clusters_recentred"}
 STAGES = ("step3", "step4")
-FREEZABLE = ("batchnorm", "gates", "routes", "start_routes", "shared_start_routes")
+FREEZABLE = (
+    "batchnorm",
+    "gates",
+    "routes",
+    "start_routes",
+    "shared_start_routes",
+    "shared_routes",
+)
 FIXED_ROUTES = ("routes", "start_routes", "shared_start_routes")
+ROUTE_MODES = (*FIXED_ROUTES, "shared_routes")
 PLOT_NAME = "expert_capacity{}.png"
 USAGE_IMAGES = 1024
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "analysis"
@@ -134,8 +144,12 @@ class Run:
             bits = [layers.usage_entropy_bits(np.bincount(c)) for c in codes.T]
             print(f"{stage_dir}: fixed routes, usage entropy {np.mean(bits):.2f} bits", flush=True)
         trainable = FixedRoutes(model, codes) if routed else model
-        # Fixed routes are not the gates': their usage is not logged.
-        usage = [] if routed else [ExpertUsageLog(model, self.images[:USAGE_IMAGES])]
+        # Fixed routes are not the gates': their usage is not logged. Shared routes are
+        # the first gate's: only its usage is.
+        usage = []
+        if not routed:
+            log = FirstGateUsageLog if "shared_routes" in self.args.freeze else ExpertUsageLog
+            usage = [log(model, self.images[:USAGE_IMAGES])]
         schedule = WarmupStepDecay(self.args.learning_rate, self.steps, 0.0, (0.5, 0.75))
         trainable.compile(
             keras.optimizers.Adam(schedule),
@@ -209,6 +223,8 @@ class Run:
                     # Inference mode in training too: the gates see the moving statistics.
                     layer.trainable = False
         callbacks = [HoldGates(model)] if "gates" in self.args.freeze else []
+        if "shared_routes" in self.args.freeze:
+            share_first_routes(model)
         if variant in RECENTRED:
             callbacks.append(GateRecentring(model, self.images[: self.args.fit_images]))
         rows = {"step3": self._train(model, directory / "step3", 1000 * self.seed + 3, callbacks)}
@@ -217,6 +233,8 @@ class Run:
             changes = training_routing_changes(
                 model, self.images[: self.args.fit_images], self.args.batch_size
             )
+            if "shared_routes" in self.args.freeze:
+                changes = dict(list(changes.items())[:1])
             routing = float(np.mean(list(changes.values()))) if changes else np.nan
         if "step4" not in stages:
             return rows, routing
@@ -254,6 +272,32 @@ def _fixed_gate(experts: int, route: tf.Variable, inputs, training) -> tuple[tf.
     """EBConv2D's ``_gate`` with the routes read from ``route`` (one-hot, no gradient)."""
     index = tf.convert_to_tensor(route)
     return tf.one_hot(index, experts, dtype=inputs.dtype), index
+
+
+def share_first_routes(model) -> None:
+    """Routes every expert layer of ``model`` by its first one's gate: each call, the first
+    layer's one-hot gate (with its straight-through gradient) and routes are reused by
+    the layers after it, so their gate gradients train the first gate. Set before the
+    model is traced; the layers run in order within each call."""
+    first, *rest = layers.expert_layers(model)
+    held = {}
+    own = first._gate
+
+    def first_gate(inputs, training):
+        held["gate"] = own(inputs, training)
+        return held["gate"]
+
+    first._gate = first_gate
+    for layer in rest:
+        layer._gate = lambda inputs, training: held["gate"]
+
+
+class FirstGateUsageLog(ExpertUsageLog):
+    """``ExpertUsageLog`` of the first gated layer only: with ``share_first_routes`` it
+    routes every layer, and the other gates are unused."""
+
+    def _gated_routes(self):
+        return dict(list(super()._gated_routes().items())[:1])
 
 
 class HoldGates(keras.callbacks.Callback):
@@ -341,7 +385,7 @@ def main() -> None:
         "--freeze",
         default="",
         help=f"held fixed in steps 3-4, comma-separated, of {', '.join(FREEZABLE)} (at most "
-        "one fixing the routes; the module docstring says what each holds)",
+        "one of the routes' modes; the module docstring says what each holds)",
     )
     parser.add_argument(
         "--tag", default="", help="appended to the BENCHMARKS.md section and plot names"
@@ -351,10 +395,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.freeze = [part for part in args.freeze.split(",") if part]
-    if set(args.freeze) - set(FREEZABLE) or len(set(FIXED_ROUTES) & set(args.freeze)) > 1:
+    if set(args.freeze) - set(FREEZABLE) or len(set(ROUTE_MODES) & set(args.freeze)) > 1:
         parser.error(
             f"--freeze takes a comma-separated subset of {list(FREEZABLE)}, with at most one "
-            f"of {list(FIXED_ROUTES)}"
+            f"of {list(ROUTE_MODES)}"
         )
     variants = args.variants.split(",")
     if variants[0] != BASELINE or set(variants) - set(VARIANTS):
@@ -428,6 +472,8 @@ def main() -> None:
         "start_routes": "each image held on the experts its gates chose at the stage's start",
         "shared_start_routes": "each image held, in every layer, on the expert the first gated "
         "layer chose at the stage's start",
+        "shared_routes": "each image routed, in every layer, by the first gated layer's "
+        "gate (which trains; the gate columns are its own)",
     }
     plot(curves, sizes, stages, DOCS / PLOT_NAME.format(suffix))
     fields = {v: {**COMMON, **VARIANTS[v], **json.loads(args.model_overrides)} for v in variants}

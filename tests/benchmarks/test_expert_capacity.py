@@ -1,10 +1,12 @@
-"""The capacity benchmark's fixed routes replace every gate: each image goes to the
-experts its codes name."""
+"""The capacity benchmark's routing modes: fixed routes replace every gate, so each image
+goes to the experts its codes name; shared routes send it, in every layer, to the expert
+the first gate picks."""
 
 import numpy as np
 
-from benchmarks.expert_capacity import FixedRoutes
+from benchmarks.expert_capacity import FixedRoutes, share_first_routes
 from ebn_tf import layers, models
+from ebn_tf._keras import tf
 
 
 def test_fixed_routes_send_each_image_to_the_expert_its_codes_name():
@@ -28,3 +30,30 @@ def test_fixed_routes_send_each_image_to_the_expert_its_codes_name():
     assert np.isfinite(fixed(inputs, training=True).numpy()).all()
     # Each expert is drawn on its own, so the comparison above tells the routes apart.
     assert not np.allclose(forced[0], forced[1], atol=1e-3)
+
+
+def test_shared_routes_send_each_image_to_its_first_gates_expert_in_every_layer():
+    images = np.random.default_rng(1).uniform(0, 255, (16, 28, 28, 1)).astype("float32")
+    model = models.build("tiny", num_experts=4, execution="kernel_mix")
+    first = layers.expert_layers(model)[0]
+    # Images of different brightness, and gates on their clusters, for routes that differ.
+    images *= np.linspace(0.1, 1, len(images), dtype="float32")[:, None, None, None]
+    layers.start_gates_on_clusters(model, images, 0)
+    forced = []
+    for index in range(4):
+        layers.set_forced_expert(model, index)
+        forced.append(model(images, training=False).numpy())
+    layers.set_forced_expert(model, None)
+    routes = layers.selected_experts(model, images)[first.name]
+    share_first_routes(model)
+    expected = np.stack([forced[route][i] for i, route in enumerate(routes)])
+    np.testing.assert_allclose(model(images, training=False).numpy(), expected, atol=1e-4)
+    # Every layer's gate gradient reaches the first gate; the later gates get none.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(model(images, training=True)))
+    gates = [(layer.gate_kernel, layer) for layer in layers.expert_layers(model)]
+    grads = tape.gradient(loss, [kernel for kernel, _ in gates])
+    assert grads[0] is not None and np.abs(grads[0].numpy()).max() > 0
+    assert all(grad is None for grad in grads[1:])
+    # Routes that differ between images, so the comparison above tells them apart.
+    assert len(set(routes)) > 1 and not np.allclose(forced[0], forced[1], atol=1e-3)
