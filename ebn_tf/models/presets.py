@@ -135,10 +135,12 @@ register(
 )
 
 # The starting point of the growth search on Fashion-MNIST (ebn_tf.search): groups 1,
-# half the widths of ebnet_fmnist; the search grows depth, width (with a^2 groups) and experts.
+# half the widths of ebnet_fmnist; the search grows depth, width (with a^2 groups) and
+# experts, whose gates then start on clusters as the other expert presets'.
 register(
     EBNetConfig(
         name="fmnist_search_base",
+        gate_initializer=CLUSTERS,
         **FMNIST,
         stem_width=32,
         widths=(32, 64, 128),
