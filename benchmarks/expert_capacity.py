@@ -19,8 +19,8 @@ but cannot drift) or ``shared_start_routes`` (each image held, in every layer, o
 expert the first gated layer chose at the stage's start: one decision an image, as a
 frozen stem and first gate would route, so N sub-networks behind a shared stem) or
 ``shared_routes`` (each image routed, in every layer, by the first gated layer's gate,
-which keeps training: one learned decision an image, whose drift is logged; the other
-gates are unused). Variants differ only in their model
+which trains unless ``gates`` holds it: one decision an image, whose drift is logged; the
+other gates are unused). Variants differ only in their model
 fields, but for ``RECENTRED`` ones, whose gates move back between clusters of their input
 after each epoch; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
@@ -473,7 +473,7 @@ def main() -> None:
         "shared_start_routes": "each image held, in every layer, on the expert the first gated "
         "layer chose at the stage's start",
         "shared_routes": "each image routed, in every layer, by the first gated layer's "
-        "gate (which trains; the gate columns are its own)",
+        "gate (the gate columns are its own)",
     }
     plot(curves, sizes, stages, DOCS / PLOT_NAME.format(suffix))
     fields = {v: {**COMMON, **VARIANTS[v], **json.loads(args.model_overrides)} for v in variants}
