@@ -1,7 +1,7 @@
 """Cost accounting: binary operations, real-valued FLOPs, OPs, parameters, packed size.
 
 Convention (docs/design/method.md section 7): a binary MAC is one BOP; FLOPs are real-valued MACs
-(convs and dense layers, including gates and channel scaling); OPs = FLOPs + BOPs / 64.
+(convs and dense layers, including gates, a router and channel scaling); OPs = FLOPs + BOPs / 64.
 One expert runs per sample, so BOPs do not depend on the number of experts.
 
 Precision is read as larq reads it: a kernel is binary when its quantizer has
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ebn_tf._keras import keras
-from ebn_tf.layers import EBConv2D
+from ebn_tf.layers import EBConv2D, ExpertRouter
 
 
 @dataclass(frozen=True)
@@ -127,6 +127,8 @@ def _macs_and_kernel(layer):
         return _conv_macs(layer, layer.kernel_size, layer.input_shape[-1]), layer.depthwise_kernel
     if isinstance(layer, keras.layers.Dense):
         return int(np.prod(layer.kernel.shape)), layer.kernel
+    if isinstance(layer, ExpertRouter):
+        return int(np.prod(layer.gate_kernel.shape)), layer.gate_kernel
     return None
 
 

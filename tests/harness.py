@@ -11,7 +11,7 @@ import gzip
 import numpy as np
 
 from ebn_tf._keras import keras, tf
-from ebn_tf.layers import expert_layers
+from ebn_tf.layers import gate_layers
 from ebn_tf.training import get_recipe
 
 SMALL = ["model=tiny", "train_limit=512", "eval_limit=256", "batch_size=64"]
@@ -96,7 +96,7 @@ def spread_gates(model, images):
     """Point each gate at the top principal directions of its pooled input over ``images``,
     standardised, layer by layer: untrained gates (whose logits differ little between
     images) then send the images to every expert."""
-    for layer in expert_layers(model):
+    for layer in gate_layers(model):
         probe = keras.Model(model.inputs, layer.input)
         pooled = probe.predict(images, verbose=0).mean(axis=(1, 2))
         mean = pooled.mean(0)

@@ -10,7 +10,7 @@ import larq_compute_engine as lce
 from ebn_tf._keras import keras, tf
 from ebn_tf.export.audit import AuditReport, audit
 from ebn_tf.export.graph import border_form, inference_model
-from ebn_tf.layers import EBConv2D
+from ebn_tf.layers import EBConv2D, ExpertRouter
 
 TARGETS = ("arm", "xcore")
 IO_TYPES = {"float32": tf.float32, "int8": tf.int8}
@@ -127,12 +127,14 @@ def _check_exportable(model: keras.Model) -> None:
                 )
         elif isinstance(layer, LARQ_LAYERS):
             _check_larq_layer(layer)
-        elif not type(layer).__module__.startswith("tf_keras."):
+        elif not (
+            isinstance(layer, ExpertRouter) or type(layer).__module__.startswith("tf_keras.")
+        ):
             raise ExportError(
                 f"Layer {layer.name!r} ({type(layer).__name__}) is not a Keras layer, an "
-                "EBConv2D or one of larq's QuantConv2D, QuantDepthwiseConv2D and QuantDense, "
-                "so the export cannot tell how to make it binary. Fix: build the model from "
-                "those layers."
+                "EBConv2D, an ExpertRouter or one of larq's QuantConv2D, QuantDepthwiseConv2D "
+                "and QuantDense, so the export cannot tell how to make it binary. Fix: build "
+                "the model from those layers."
             )
 
 

@@ -68,7 +68,7 @@ class ExpertSwitch(keras.layers.Layer):
         self.scale = source.scale.numpy()
         self.gate = (
             (source.gate_kernel.numpy(), source.gate_bias.numpy())
-            if len(self.experts) > 1
+            if len(self.experts) > 1 and not source.routed
             else None
         )
         self.scaling = (
@@ -109,13 +109,16 @@ class ExpertSwitch(keras.layers.Layer):
             lambda: self._tree(x, index, experts[half:]),
         )
 
-    def call(self, inputs):
+    def call(self, inputs, routes=None):
         pooled = tf.reduce_mean(inputs, axis=[1, 2])
-        if self.gate is None:
+        if len(self.experts) == 1:
             outputs = self._leaf(inputs, self.experts[0])
         else:
-            logits = gate_logits(pooled, *map(tf.constant, self.gate))
-            index = tf.argmax(logits[0], output_type=tf.int32)
+            # A routed layer follows its router's one-hot routes.
+            scores = routes
+            if self.gate is not None:
+                scores = gate_logits(pooled, *map(tf.constant, self.gate))
+            index = tf.argmax(scores[0], output_type=tf.int32)
             if self.conditional:
                 outputs = self._tree(inputs, index, self.experts)
             else:

@@ -33,6 +33,13 @@ GATE_INITIALIZERS = {
 }
 
 
+def gate_initializer_of(value):
+    """A Keras initializer: a name of ``GATE_INITIALIZERS``, else as Keras resolves it."""
+    if isinstance(value, str) and value in GATE_INITIALIZERS:
+        value = GATE_INITIALIZERS[value]()
+    return keras.initializers.get(value)
+
+
 def _pair(value, name: str) -> tuple[int, int]:
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
@@ -43,6 +50,30 @@ def _pair(value, name: str) -> tuple[int, int]:
 def gate_logits(pooled: tf.Tensor, kernel, bias) -> tf.Tensor:
     """Gate logits ``(batch, N)`` from the global average of the real-valued input."""
     return tf.matmul(pooled, kernel) + bias
+
+
+def gate_scores(inputs: tf.Tensor, kernel, bias, activation: str) -> tf.Tensor:
+    """Soft gate ``(batch, N)`` on the global average of the 4-D ``inputs``."""
+    logits = gate_logits(tf.reduce_mean(inputs, axis=[1, 2]), kernel, bias)
+    return tf.nn.softmax(logits) if activation == "softmax" else tf.sigmoid(logits)
+
+
+def winner_takes_all(soft: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The one-hot of each sample's best expert, with the straight-through gradient of
+    the soft gate ``soft`` ``(batch, N)``, and the experts' indices ``(batch,)``."""
+    index = tf.argmax(soft, axis=-1, output_type=tf.int32)
+    hard = tf.one_hot(index, soft.shape[-1], dtype=soft.dtype)
+    # hard + (soft - soft) is exactly hard forward, and has the soft gradient.
+    return hard + (soft - tf.stop_gradient(soft)), index
+
+
+def check_gate_fields(gate_activation: str, usage_balance: float) -> None:
+    if gate_activation not in GATE_ACTIVATIONS:
+        raise ValueError(
+            f"gate_activation must be one of {GATE_ACTIVATIONS}, got {gate_activation!r}."
+        )
+    if not usage_balance >= 0:
+        raise ValueError(f"usage_balance must be >= 0, got {usage_balance!r}.")
 
 
 def channel_scale(pooled: tf.Tensor, kernel1, kernel2) -> tf.Tensor:
@@ -130,6 +161,9 @@ class EBConv2D(lq.layers_base.BaseLayer):
             their mean gate score (normalised to sum to 1). It is 1 when the samples are
             spread evenly and up to N when one expert takes them all (Switch Transformer,
             Fedus et al. 2021); its gradient lowers the busiest experts' scores.
+        routed: the layer has no gate of its own; each call takes ``routes``, the
+            ``(batch, N)`` one-hot output of an ``ExpertRouter`` that routes every layer
+            at once (beyond the paper; ``gate_*`` and ``usage_balance`` are the router's).
         input_quantizer: larq quantizer of the input (None: real-valued inputs).
         kernel_quantizer: larq quantizer of the expert kernels (None: real-valued kernels).
         kernel_constraint: constraint on the stacked ``(N, kh, kw, C_in / groups, filters)``
@@ -162,6 +196,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
         kernel_initializer="glorot_uniform",
         gate_initializer="glorot_uniform",
         usage_balance: float = 0.0,
+        routed: bool = False,
         input_quantizer="ste_sign",
         kernel_quantizer="ste_sign",
         kernel_constraint=None,
@@ -179,14 +214,9 @@ class EBConv2D(lq.layers_base.BaseLayer):
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
         if float(pad_value) not in PAD_VALUES:
             raise ValueError(f"pad_value must be one of {PAD_VALUES}, got {pad_value!r}.")
-        if gate_activation not in GATE_ACTIVATIONS:
-            raise ValueError(
-                f"gate_activation must be one of {GATE_ACTIVATIONS}, got {gate_activation!r}."
-            )
+        check_gate_fields(gate_activation, usage_balance)
         if execution not in EXECUTIONS:
             raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}.")
-        if not usage_balance >= 0:
-            raise ValueError(f"usage_balance must be >= 0, got {usage_balance!r}.")
         self.filters = filters
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.num_experts = num_experts
@@ -201,10 +231,9 @@ class EBConv2D(lq.layers_base.BaseLayer):
         self.force_expert = force_expert
         self.execution = execution
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        if isinstance(gate_initializer, str) and gate_initializer in GATE_INITIALIZERS:
-            gate_initializer = GATE_INITIALIZERS[gate_initializer]()
-        self.gate_initializer = keras.initializers.get(gate_initializer)
+        self.gate_initializer = gate_initializer_of(gate_initializer)
         self.usage_balance = float(usage_balance)
+        self.routed = routed
         self.kernel_quantizer = lq.quantizers.get_kernel_quantizer(kernel_quantizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
         self.input_spec = keras.layers.InputSpec(ndim=4)
@@ -248,7 +277,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
             constraint=self.kernel_constraint,
         )
         self.scale = self.add_weight(name="scale", shape=(self.filters,), initializer="ones")
-        if self.num_experts > 1:
+        if self.num_experts > 1 and not self.routed:
             self.gate_kernel = self.add_weight(
                 name="gate_kernel",
                 shape=(channels, self.num_experts),
@@ -310,29 +339,39 @@ class EBConv2D(lq.layers_base.BaseLayer):
             return self.kernel_quantizer(kernel)
         return kernel
 
+    @property
+    def gated(self) -> bool:
+        """Whether the layer's own gate picks its experts (not forced, not routed)."""
+        return self.num_experts > 1 and self.force_expert is None and not self.routed
+
     def gate_probabilities(self, inputs: tf.Tensor) -> tf.Tensor:
         """Soft gate ``(batch, N)`` on the global average of the real-valued input."""
-        logits = gate_logits(tf.reduce_mean(inputs, axis=[1, 2]), self.gate_kernel, self.gate_bias)
-        if self.gate_activation == "softmax":
-            return tf.nn.softmax(logits)
-        return tf.sigmoid(logits)
+        return gate_scores(inputs, self.gate_kernel, self.gate_bias, self.gate_activation)
 
     def selected_experts(self, inputs: tf.Tensor) -> tf.Tensor:
-        """Index ``(batch,)`` of the expert each sample is sent to."""
+        """Index ``(batch,)`` of the expert each sample is sent to (a routed layer's come
+        from its router)."""
         batch = tf.shape(inputs)[0]
         if self.num_experts == 1 or self.force_expert is not None:
             return tf.fill([batch], tf.constant(self.force_expert or 0, tf.int32))
+        if self.routed:
+            raise ValueError(f"{self.name} is routed: its experts are its router's choice.")
         return tf.argmax(self.gate_probabilities(inputs), axis=-1, output_type=tf.int32)
 
-    def _gate(self, inputs: tf.Tensor, training) -> tuple[tf.Tensor, tf.Tensor]:
+    def _gate(self, inputs: tf.Tensor, training, routes) -> tuple[tf.Tensor, tf.Tensor]:
         """One-hot gate forward with a straight-through gradient to the soft gate."""
+        if self.routed:
+            if routes is None:
+                raise ValueError(
+                    f"{self.name} is routed (routed=True): call it with the routes of an "
+                    "ExpertRouter, layer(x, routes=router(features))."
+                )
+            return routes, tf.argmax(routes, axis=-1, output_type=tf.int32)
         soft = self.gate_probabilities(inputs)
-        index = tf.argmax(soft, axis=-1, output_type=tf.int32)
-        hard = tf.one_hot(index, self.num_experts, dtype=inputs.dtype)
+        gate, index = winner_takes_all(soft)
         if training and self.usage_balance:
-            self.add_loss(self.usage_balance * usage_imbalance(soft, hard))
-        # hard + (soft - soft) is exactly hard forward, and has the soft gradient.
-        return hard + (soft - tf.stop_gradient(soft)), index
+            self.add_loss(self.usage_balance * usage_imbalance(soft, gate))
+        return gate, index
 
     @property
     def conv_padding(self) -> str:
@@ -408,7 +447,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
 
         return conv(x, kernels, gate)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, routes=None):
         x = self.input_quantizer(inputs) if self._quantizes_inputs else inputs
         x = pad_border(x, self.spatial_padding, self.border_value)
         kernels = self.expert_kernels()
@@ -421,15 +460,15 @@ class EBConv2D(lq.layers_base.BaseLayer):
         if self.num_experts == 1 or self.force_expert is not None:
             outputs = self._conv(x, kernels[self.force_expert or 0])
         elif self.execution == "partition":
-            gate, index = self._gate(inputs, training)
+            gate, index = self._gate(inputs, training, routes)
             outputs = self._partitioned_conv(x, kernels, index)
             # Exactly 1 forward; carries the straight-through gradient to the gate.
             factor = factor * tf.gather(gate, index, batch_dims=1)[:, None]
         elif self.execution == "kernel_mix":
-            gate, index = self._gate(inputs, training)
+            gate, index = self._gate(inputs, training, routes)
             outputs = self._kernel_mix_conv(x, kernels, gate, index)
         else:
-            gate, _ = self._gate(inputs, training)
+            gate, _ = self._gate(inputs, training, routes)
             outputs = tf.add_n(
                 [
                     gate[:, e, None, None, None] * self._conv(x, kernels[e])
@@ -480,6 +519,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
             "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             "gate_initializer": keras.initializers.serialize(self.gate_initializer),
             "usage_balance": self.usage_balance,
+            "routed": self.routed,
             # input_quantizer is in larq's base config.
             "kernel_quantizer": lq.quantizers.serialize(self.kernel_quantizer),
             "kernel_constraint": keras.constraints.serialize(self.kernel_constraint),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ebn_tf._keras import keras
-from ebn_tf.layers.policy import expert_layers, pooled_inputs, pooled_routes
+from ebn_tf.layers.policy import gate_layers, pooled_inputs, pooled_routes
 
 ITERATIONS = 100
 RESTARTS = 4
@@ -88,7 +88,7 @@ def start_gates_on_clusters(model: keras.Model, images, seed: int = 0) -> None:
     Layer by layer, in order: a layer's input depends on the routes of the gates before
     it once the experts differ.
     """
-    for layer in (x for x in expert_layers(model) if x.num_experts > 1):
+    for layer in gate_layers(model):
         _, standard, mean, std = _standardised_input(model, layer, images)
         _set_gate(layer, standard, mean, std, kmeans(standard, layer.num_experts, seed))
 
@@ -106,7 +106,7 @@ def recentre_gates(model: keras.Model, images) -> dict[str, float]:
     half the images itself and lowered the fit (benchmarks/expert_capacity.py,
     ``e4_clusters_recentred``)."""
     changed = {}
-    for layer in (x for x in expert_layers(model) if x.num_experts > 1):
+    for layer in gate_layers(model):
         pooled, standard, mean, std = _standardised_input(model, layer, images)
         standard = standard.astype(np.float64)
         routes = pooled_routes(layer, pooled)

@@ -6,11 +6,47 @@ import numpy as np
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers.ebconv import EBConv2D
+from ebn_tf.layers.router import ExpertRouter
 
 
 def expert_layers(model: keras.Model) -> list[EBConv2D]:
     """Every ``EBConv2D`` of ``model``, in layer order."""
     return [layer for layer in model.layers if isinstance(layer, EBConv2D)]
+
+
+def router_of(model: keras.Model) -> ExpertRouter | None:
+    """The ``ExpertRouter`` of ``model`` (a model has at most one), or None."""
+    routers = [layer for layer in model.layers if isinstance(layer, ExpertRouter)]
+    if len(routers) > 1:
+        raise ValueError(
+            f"{model.name} has {len(routers)} ExpertRouters; one at most is supported."
+        )
+    return routers[0] if routers else None
+
+
+def gate_layers(model: keras.Model) -> list[EBConv2D | ExpertRouter]:
+    """Every layer of ``model`` that holds a gate: its router and the expert layers with
+    their own gate, in layer order."""
+    return [
+        layer
+        for layer in model.layers
+        if isinstance(layer, ExpertRouter)
+        or (isinstance(layer, EBConv2D) and layer.num_experts > 1 and not layer.routed)
+    ]
+
+
+def hold_routes(model: keras.Model, held: bool = True) -> None:
+    """Hold (``held``) or release the routes of a model with an ``ExpertRouter``: the
+    router and every layer it reads from (the stem) stop or resume training, and their
+    BatchNorms run on their moving statistics, so each image keeps its expert in every
+    layer. The trainer holds them from step 3 on (``EBNetConfig.routing="stem"``); call it
+    before your own ``fit`` of such a model's gated stages. No-op without a router."""
+    router = router_of(model)
+    if router is None:
+        return
+    for layer in keras.Model(model.inputs, router.output).layers:
+        layer.trainable = not held
+    _drop_traced_functions(model)
 
 
 def _drop_traced_functions(model: keras.Model) -> None:
@@ -91,14 +127,22 @@ def selected_experts(
             image's expert can depend on the other images of its batch).
 
     Returns:
-        ``{layer name: int array (num_images,)}``.
+        ``{layer name: int array (num_images,)}``; a routed layer's are its router's.
     """
     layers = expert_layers(model)
-    pooled = pooled_inputs(model, layers, images, batch_size, training)
-    return {layer.name: pooled_routes(layer, pooled[layer.name]) for layer in layers}
+    router = router_of(model)
+    readers = [layer for layer in layers if not layer.routed] + ([router] if router else [])
+    pooled = pooled_inputs(model, readers, images, batch_size, training)
+    chosen = {layer.name: pooled_routes(layer, pooled[layer.name]) for layer in readers}
+    return {
+        layer.name: chosen[router.name]
+        if layer.routed and layer.force_expert is None
+        else chosen.get(layer.name, np.full(len(images), layer.force_expert or 0))
+        for layer in layers
+    }
 
 
-def pooled_routes(layer: EBConv2D, pooled: np.ndarray) -> np.ndarray:
+def pooled_routes(layer: EBConv2D | ExpertRouter, pooled: np.ndarray) -> np.ndarray:
     """The expert ``layer`` sends each of its pooled inputs ``(M, C)`` to (as
     ``pooled_inputs`` gives them)."""
     # A gate reads the spatial mean of its input: the pooled input as a 1x1 image.
@@ -116,13 +160,13 @@ def usage_entropy_bits(counts) -> float:
 def load_first_expert(target: keras.Model, source: keras.Model) -> None:
     """Copy ``source``'s weights into ``target`` of the same topology, whatever either's
     number of experts: each expert layer of ``target`` gets ``source``'s expert 0 in every
-    expert (step 2's replication) and keeps its own gate.
+    expert (step 2's replication) and keeps its own gates and router.
 
     Step 1 trains expert 0 alone, so one step-1 checkpoint (e.g. of a 1-expert run) starts
     the step 3 of runs with any number of experts.
     """
     for layer in target.layers:
-        if not layer.weights:
+        if not layer.weights or isinstance(layer, ExpertRouter):
             continue
         try:
             donor = source.get_layer(layer.name)

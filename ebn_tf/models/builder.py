@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ebn_tf._keras import keras
-from ebn_tf.layers import EBConv2D
+from ebn_tf.layers import EBConv2D, ExpertRouter
 from ebn_tf.layers.borders import borders
 from ebn_tf.models.config import EBNetConfig
 from ebn_tf.models.presets import get_config
@@ -31,12 +31,27 @@ def build(name_or_config: str | EBNetConfig, **overrides) -> keras.Model:
         mean=config.input_mean, variance=[s * s for s in config.input_std], name="normalize"
     )(inputs)
     x = _stem(x, config)
+    routes = None
+    if config.routing == "stem" and config.num_experts > 1:
+        routes = ExpertRouter(
+            config.num_experts,
+            gate_activation=config.gate_activation,
+            gate_initializer=config.gate_initializer,
+            usage_balance=config.usage_balance,
+            name="router",
+        )(x)
     for stage, (width, blocks, groups, strides) in enumerate(
         zip(config.widths, config.blocks, config.groups, config.strides), start=1
     ):
         for block in range(1, blocks + 1):
             x = _block(
-                x, config, f"stage{stage}_block{block}", width, groups, strides if block == 1 else 1
+                x,
+                config,
+                f"stage{stage}_block{block}",
+                width,
+                groups,
+                strides if block == 1 else 1,
+                routes,
             )
         x = layers.Identity(name=f"stage{stage}_output")(x)
     x = layers.GlobalAveragePooling2D(name="head_pool")(x)
@@ -89,18 +104,26 @@ def _stem(x, config: EBNetConfig):
     return _conv_bn_relu(x, config, "stem_conv2", width, 1)
 
 
-def _block(x, config: EBNetConfig, prefix: str, width: int, groups: int, strides: int):
-    x = _residual_conv(x, config, f"{prefix}_conv1", width, 3, strides, groups)
-    x = _residual_conv(x, config, f"{prefix}_conv2", width, 3, 1, groups)
+def _block(x, config: EBNetConfig, prefix: str, width: int, groups: int, strides: int, routes):
+    x = _residual_conv(x, config, f"{prefix}_conv1", width, 3, strides, groups, routes)
+    x = _residual_conv(x, config, f"{prefix}_conv2", width, 3, 1, groups, routes)
     if config.aggregation and groups > 1:
-        x = _residual_conv(x, config, f"{prefix}_conv3", width, 1, 1, 1)
+        x = _residual_conv(x, config, f"{prefix}_conv3", width, 1, 1, 1, routes)
     return x
 
 
 def _residual_conv(
-    x, config: EBNetConfig, name: str, filters: int, kernel_size: int, strides: int, groups: int
+    x,
+    config: EBNetConfig,
+    name: str,
+    filters: int,
+    kernel_size: int,
+    strides: int,
+    groups: int,
+    routes,
 ):
-    """``PReLU(conv(BN(x))) + shortcut(x)``: every binary conv has its own residual."""
+    """``PReLU(conv(BN(x))) + shortcut(x)``: every binary conv has its own residual; it
+    is routed by ``routes`` (a router's output) or, if None, by its own gate."""
     y = layers.BatchNormalization(
         momentum=BN_MOMENTUM, epsilon=config.block_bn_epsilon, name=f"{name}_bn"
     )(x)
@@ -117,6 +140,7 @@ def _residual_conv(
         gate_activation=config.gate_activation,
         gate_initializer=config.gate_initializer,
         usage_balance=config.usage_balance,
+        routed=routes is not None,
         channel_scaling=config.channel_scaling,
         binary_weights=config.binary,
         binary_activations=config.binary,
@@ -125,7 +149,7 @@ def _residual_conv(
         input_quantizer="ste_sign" if config.binary else None,
         kernel_quantizer="ste_sign" if config.binary else None,
         name=name,
-    )(y)
+    )(y, routes=routes)
     y = layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(y)
     shortcut = x
     if strides > 1 or x.shape[-1] != filters:

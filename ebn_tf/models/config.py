@@ -11,6 +11,7 @@ from ebn_tf.layers.ebconv import EXECUTIONS, GATE_ACTIVATIONS, GATE_INITIALIZERS
 STEMS = ("dabnn", "resnet", "conv3x3")
 BORDERS = ("same", "symmetric")
 SHORTCUTS = ("decomposed", "simple")
+ROUTINGS = ("per_layer", "stem")
 STAGE_FIELDS = ("widths", "blocks", "groups", "strides")
 # LCE's grouped binary conv works only on a multiple of 32 input channels per group.
 LCE_GROUP_CHANNELS = 32
@@ -23,6 +24,7 @@ _CHOICES = {
     "execution": EXECUTIONS,
     "pad_value": PAD_VALUES,
     "border": BORDERS,
+    "routing": ROUTINGS,
 }
 # What each field allows beyond its annotated type (see ``check_fields``).
 _RULES: dict[str, Rule] = {
@@ -73,6 +75,11 @@ class EBNetConfig:
         binary: binary EBConvs (True) or the real-valued twin (False).
         gate_activation, gate_initializer, usage_balance, channel_scaling, pad_value,
             execution: see ``EBConv2D``.
+        routing: ``"per_layer"`` (the paper: each binary conv's own gate picks its
+            expert) or ``"stem"`` (beyond the paper: one ``ExpertRouter`` on the stem's
+            output picks each image's expert for every layer; from step 3 on the stem and
+            the router are held, ``layers.hold_routes``, so the routes do not drift).
+            With one expert there is nothing to route and both build the same model.
         shortcut: downsample shortcut, ``"decomposed"`` (AvgPool, 1x1 C->C/4, 1x1 C/4->C_out,
             each with BN + PReLU) or ``"simple"`` (AvgPool, 1x1, BN).
         border: border of strided convs and the stem's max-pool: ``"same"`` (TensorFlow's)
@@ -104,6 +111,7 @@ class EBNetConfig:
     gate_activation: str = "softmax"
     gate_initializer: str = "glorot_uniform"
     usage_balance: float = 0.0
+    routing: str = "per_layer"
     channel_scaling: bool = True
     pad_value: float = 1.0
     execution: str = "partition"
@@ -172,6 +180,7 @@ class EBNetConfig:
             num_experts=1,
             gate_initializer=EBNetConfig.gate_initializer,
             usage_balance=EBNetConfig.usage_balance,
+            routing=EBNetConfig.routing,
         )
 
     def to_json(self) -> dict:

@@ -50,9 +50,11 @@ class StageConfig:
     distill: bool = False
 
     def switch(self, model) -> None:
-        """Set a student's forced expert and kernel binarisation as this stage trains it."""
+        """Set a student's forced expert and kernel binarisation as this stage trains it;
+        hold a router's routes (and the stem it reads) while the experts are not forced."""
         layers.set_forced_expert(model, self.force_expert)
         layers.set_binary_weights(model, self.binary_weights)
+        layers.hold_routes(model, self.force_expert is None)
 
 
 @dataclass(frozen=True)

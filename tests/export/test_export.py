@@ -50,6 +50,19 @@ def test_parity_with_keras_on_every_expert(tiny, tiny_tflite, fmnist_images):
     assert report.top1_agreement == 1.0
 
 
+def test_routed_model_exports_one_router_and_every_expert(fmnist_images):
+    keras.utils.set_random_seed(0)
+    model = ebn_tf.models.build("tiny", routing="stem")
+    spread_gates(model, fmnist_images)
+    flatbuffer = export.to_tflite(model)
+    report = export.audit(flatbuffer, export.expected_binary_convs(model))
+    assert report.ok, str(report)
+    assert report.binary_convs == 28 and report.if_ops == 5 * 3
+    parity = export.parity(model, flatbuffer, export.covering_images(model, fmnist_images, 48))
+    assert not parity.uncovered, parity.uncovered
+    assert parity.max_relative_error_clear <= 1e-4 and parity.top1_agreement == 1.0
+
+
 def test_export_report_converts_checks_parity_and_times(tiny, fmnist_images):
     report = export.export_report(tiny, fmnist_images[:8], threads=1)
     assert report.audit.ok and report.audit == export.audit(report.flatbuffer, 28)
