@@ -1,6 +1,11 @@
 """A teacher trained alone and reused, and one step 1 shared by runs of any expert count."""
 
+import numpy as np
+
+from ebn_tf._keras import keras
+from ebn_tf.layers import router_of
 from ebn_tf.training import load_run, train
+from ebn_tf.training.run_dir import RunDir
 from ebn_tf.training.trainer import FINAL_WEIGHTS
 from tests.harness import TWO_STEPS, small_recipe
 
@@ -25,3 +30,23 @@ def test_teacher_alone_then_reused_with_a_shared_step1(fmnist_data_dir, tmp_path
     assert [s.name for s in four.stages] == ["step3", "step4"]
     assert not (tmp_path / "four_experts" / "step1").exists()
     assert load_run(tmp_path / "four_experts")[0].get_layer("stage1_block1_conv1").num_experts == 4
+
+
+def test_routed_run_holds_the_stem_and_router_from_step3(fmnist_data_dir, tmp_path, teacher_run):
+    teacher_dir, _ = teacher_run
+    teacher = f"teacher_weights={teacher_dir / 'teacher' / FINAL_WEIGHTS}"
+    recipe = small_recipe(teacher, 'model_overrides={"routing": "stem"}', *TWO_STEPS)
+    train(recipe, tmp_path, "one_device", fmnist_data_dir, 0)
+    run = RunDir(tmp_path)
+    step1, step3, step4 = (run.model(stage) for stage in ("step1", "step3", "step4"))
+    held = [layer.name for layer in keras.Model(step4.inputs, router_of(step4).output).layers]
+    assert {"stem_conv", "stem_conv_bn", "router"} <= set(held)
+    for name in held:
+        # The router starts on clusters at step 3 (so differs from step 1), then holds.
+        same = [
+            np.array_equal(a, b)
+            for a, b in zip(*(m.get_layer(name).get_weights() for m in (step1, step4)))
+        ]
+        assert all(same) != (name == "router"), name
+        for a, b in zip(step3.get_layer(name).get_weights(), step4.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(a, b)
