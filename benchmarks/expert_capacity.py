@@ -21,7 +21,9 @@ frozen stem and first gate would route, so N sub-networks behind a shared stem) 
 ``shared_routes`` (each image routed, in every layer, by the first gated layer's gate,
 which trains unless ``gates`` holds it: one decision an image, whose drift is logged; the
 other gates are unused). Variants differ only in their model
-fields, but for ``RECENTRED`` ones, whose gates move back between clusters of their input
+fields (``e4_clusters_stem_routed``: one decision an image in its deployable form, an
+``ExpertRouter`` on the stem's output, stem and router held by ``layers.hold_routes``),
+but for ``RECENTRED`` ones, whose gates move back between clusters of their input
 after each epoch; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
 interrupted run resumes at its last finished stage.
@@ -59,6 +61,12 @@ VARIANTS = {
     "e4_zeros": {"num_experts": 4, "gate_initializer": "zeros"},
     "e4_clusters": {"num_experts": 4, "gate_initializer": "clusters"},
     "e4_clusters_recentred": {"num_experts": 4, "gate_initializer": "clusters"},
+    # One router on the stem's output routes every layer; stem and router are held.
+    "e4_clusters_stem_routed": {
+        "num_experts": 4,
+        "gate_initializer": "clusters",
+        "routing": "stem",
+    },
     "e4_sigmoid": {"num_experts": 4, "gate_activation": "sigmoid"},
     "e4_sigmoid_release": {
         "num_experts": 4,
@@ -214,6 +222,7 @@ class Run:
         model = self._build(variant)
         layers.load_first_expert(model, step1)
         layers.set_binary_weights(model, False)
+        layers.hold_routes(model)
         if VARIANTS[variant].get("gate_initializer") == "clusters":
             layers.start_gates_on_clusters(model, self.images, self.seed)
         directory = self.dir / (variant + frozen_suffix(self.args.freeze))
