@@ -85,6 +85,14 @@ VARIANTS = {
         "gate_initializer": "clusters",
         "usage_balance": 0.001,
     },
+    # Routes from features that do not train (issue 28, deliverable 7): one router on the
+    # stem's output, clusters start, stem and router held from step 3 on.
+    "e4_kernel_mix_clusters_stem_routed": {
+        "num_experts": 4,
+        "execution": "kernel_mix",
+        "gate_initializer": "clusters",
+        "routing": "stem",
+    },
     "e4_mask_sum": {"num_experts": 4, "execution": "mask_sum", **GLOROT},
 }
 
