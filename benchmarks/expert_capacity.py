@@ -20,7 +20,9 @@ expert the first gated layer chose at the stage's start: one decision an image, 
 frozen stem and first gate would route, so N sub-networks behind a shared stem) or
 ``shared_routes`` (each image routed, in every layer, by the first gated layer's gate,
 which trains unless ``gates`` holds it: one decision an image, whose drift is logged; the
-other gates are unused). Variants differ only in their model
+other gates are unused) or ``stem`` (the stem does not train, its BatchNorms on their
+moving statistics, as ``routing="stem"`` holds it: the 1-expert control of a routed
+variant). Variants differ only in their model
 fields (``e4_clusters_stem_routed``: one decision an image in its deployable form, an
 ``ExpertRouter`` on the stem's output, stem and router held by ``layers.hold_routes``),
 but for ``RECENTRED`` ones, whose gates move back between clusters of their input
@@ -86,6 +88,7 @@ FREEZABLE = (
     "start_routes",
     "shared_start_routes",
     "shared_routes",
+    "stem",
 )
 FIXED_ROUTES = ("routes", "start_routes", "shared_start_routes")
 ROUTE_MODES = (*FIXED_ROUTES, "shared_routes")
@@ -226,6 +229,10 @@ class Run:
         if VARIANTS[variant].get("gate_initializer") == "clusters":
             layers.start_gates_on_clusters(model, self.images, self.seed)
         directory = self.dir / (variant + frozen_suffix(self.args.freeze))
+        if "stem" in self.args.freeze:
+            for layer in model.layers:
+                if layer.name.startswith("stem"):
+                    layer.trainable = False
         if "batchnorm" in self.args.freeze:
             for layer in model.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
