@@ -339,11 +339,6 @@ class EBConv2D(lq.layers_base.BaseLayer):
             return self.kernel_quantizer(kernel)
         return kernel
 
-    @property
-    def gated(self) -> bool:
-        """Whether the layer's own gate picks its experts (not forced, not routed)."""
-        return self.num_experts > 1 and self.force_expert is None and not self.routed
-
     def gate_probabilities(self, inputs: tf.Tensor) -> tf.Tensor:
         """Soft gate ``(batch, N)`` on the global average of the real-valued input."""
         return gate_scores(inputs, self.gate_kernel, self.gate_bias, self.gate_activation)
