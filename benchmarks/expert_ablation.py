@@ -8,12 +8,14 @@ they should. ``--step1_root`` starts every variant, the 1-expert one too, from t
 of another setting's 1-expert runs (to change only steps 3 and 4, e.g. with mixup). Runs
 resume; finished ones are read back from their ``summary.json``.
 
-Paired statistics: per seed, every other variant is paired with that seed's ``e1``. Both
-finished runs' final models are rescored on the test images in their fixed order, and the
-table gives each seed's discordant images (only the variant right : only e1 right), the
-McNemar exact two-sided p-value of the pair (the noise of the finite test set for those two
-trained models), and the margin over e1 in points, its mean over seeds with a Student-t 95%
-interval (the noise between seeds; none with one seed).
+Paired statistics: per seed, every other variant is paired with that seed's ``e1``, or
+with its own 1-expert twin (``TWINS``, e.g. the stem-routed model with ``e1_stem_held``)
+when that is run too. Both finished runs' final models are rescored on the test images in
+their fixed order, and the table gives each seed's discordant images (only the variant
+right : only the twin right), the McNemar exact two-sided p-value of the pair (the noise of
+the finite test set for those two trained models), and the margin over the twin in points,
+its mean over seeds with a Student-t 95% interval (the noise between seeds; none with one
+seed).
 
 Collapse: each run's most collapsed gated layer at step 4's end, the share of the
 validation images its busiest expert takes (``usage_top_share`` of ``ExpertUsageLog``, the
@@ -93,8 +95,19 @@ VARIANTS = {
         "gate_initializer": "clusters",
         "routing": "stem",
     },
+    # Its twin: 1 expert, the stem held from step 3 on as the routed model's is.
+    "e1_stem_held": {"num_experts": 1, "routing": "stem", **GLOROT},
     "e4_mask_sum": {"num_experts": 4, "execution": "mask_sum", **GLOROT},
 }
+# A variant trained unlike e1 beyond its experts is paired with its own 1-expert twin,
+# when that twin is among the variants run.
+TWINS = {"e4_kernel_mix_clusters_stem_routed": "e1_stem_held"}
+
+
+def twin_of(variant: str, variants: list[str]) -> str:
+    """The variant ``variant`` is paired with: its own twin if run, else e1."""
+    twin = TWINS.get(variant)
+    return twin if twin in variants else BASELINE
 
 
 def setting(args) -> str:
@@ -234,29 +247,30 @@ def main() -> None:
             print(f"{variant} seed {seed}: {results[variant][-1]} ({seconds:.0f} s)", flush=True)
         if len(variants) == 1:
             continue  # nothing to pair e1 with
-        base_correct = rescored_correct(run_path(args, seed, BASELINE))
-        check_rescored(BASELINE, seed, base_correct, results[BASELINE][-1]["test"])
+        correct = {}
+        for variant in variants:
+            correct[variant] = rescored_correct(run_path(args, seed, variant))
+            check_rescored(variant, seed, correct[variant], results[variant][-1]["test"])
         for variant in variants[1:]:
-            correct = rescored_correct(run_path(args, seed, variant))
-            check_rescored(variant, seed, correct, results[variant][-1]["test"])
-            pairs[variant].append(mcnemar_exact(correct, base_correct))
+            twin = twin_of(variant, variants)
+            pairs[variant].append(mcnemar_exact(correct[variant], correct[twin]))
             pair = pairs[variant][-1]
             print(
-                f"{variant} vs {BASELINE} seed {seed}: margin {pair.margin:+.2f}, only "
-                f"{variant} {pair.a_only}, only {BASELINE} {pair.b_only}, McNemar p "
+                f"{variant} vs {twin} seed {seed}: margin {pair.margin:+.2f}, only "
+                f"{variant} {pair.a_only}, only {twin} {pair.b_only}, McNemar p "
                 f"{pair.p_value:.3g}",
                 flush=True,
             )
-    base = np.mean([r["test"] for r in results[BASELINE]])
     rows = []
     for variant, runs in results.items():
         tests = [r["test"] for r in runs]
+        twin = twin_of(variant, variants)
         rows.append(
             [
                 variant,
                 json.dumps(model_overrides(args, variant)),
                 f"{np.mean(tests):.2f}",
-                f"{np.mean(tests) - base:+.2f}",
+                "-" if variant == BASELINE else twin,
                 " / ".join(f"{t:.2f}" for t in tests),
                 f"{np.mean([r['step3'] for r in runs]):.2f}",
                 " / ".join(f"{r['minutes']:.0f}" for r in runs),
@@ -271,14 +285,14 @@ def main() -> None:
         "variant",
         "model overrides",
         "test top-1 % (mean)",
-        "vs 1 expert",
+        "paired with",
         "per seed",
         "step 3 val % (mean)",
         "minutes per seed",
         "most collapsed layer, step 4: busiest expert % per seed",
-        f"margin vs {BASELINE} [95% CI]",
+        "margin vs its pair [95% CI]",
         "McNemar p per seed",
-        f"only it : only {BASELINE} right, per seed",
+        "only it : only its pair right, per seed",
     ]
     table = markdown_table(header, rows)
     print(table)
@@ -292,12 +306,13 @@ def main() -> None:
         f"expert_ablation_{setting(args)}",
         f"Do experts pay? `{setting(args)}` on ebnet_fmnist",
         f"Seeds {seeds}; overrides on every run: {extra}. Per seed, every variant starts step 3 "
-        f"from {step1}; test top-1 on the 10,000 test images. Paired with {BASELINE} per "
-        "seed, both final models rescored on the test images: the margin in points, its "
+        f"from {step1}; test top-1 on the 10,000 test images. Paired per seed with "
+        f"{BASELINE}, or with the variant's own 1-expert twin where it is run, both final "
+        "models rescored on the test images: the margin in points, its "
         "mean over seeds with a Student-t 95% interval (the spread between seeds; none with "
         "one seed); McNemar's exact two-sided p of each seed's pair (the noise of the finite "
         "test set for those two trained models, not between seeds), from the images only "
-        f"one of the two gets right (variant : {BASELINE}).\n\n" + table,
+        "one of the two gets right (variant : its pair).\n\n" + table,
         f"python -m benchmarks.expert_ablation --recipe {args.recipe} --variants {args.variants} "
         f"--seeds {args.seeds} --root {args.root}"
         + "".join(f" --override '{o}'" for o in args.override)

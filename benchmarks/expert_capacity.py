@@ -24,7 +24,7 @@ other gates are unused) or ``stem`` (the stem does not train, its BatchNorms on 
 moving statistics, as ``routing="stem"`` holds it: the 1-expert control of a routed
 variant). Variants differ only in their model
 fields (``e4_clusters_stem_routed``: one decision an image in its deployable form, an
-``ExpertRouter`` on the stem's output, stem and router held by ``layers.hold_routes``),
+``ExpertRouter`` on the stem's output, stem and router held by ``layers.hold_stem``),
 but for ``RECENTRED`` ones, whose gates move back between clusters of their input
 after each epoch; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
@@ -225,7 +225,7 @@ class Run:
         model = self._build(variant)
         layers.load_first_expert(model, step1)
         layers.set_binary_weights(model, False)
-        layers.hold_routes(model)
+        layers.hold_stem(model)
         if VARIANTS[variant].get("gate_initializer") == "clusters":
             layers.start_gates_on_clusters(model, self.images, self.seed)
         directory = self.dir / (variant + frozen_suffix(self.args.freeze))
@@ -490,6 +490,7 @@ def main() -> None:
         "layer chose at the stage's start",
         "shared_routes": "each image routed, in every layer, by the first gated layer's "
         "gate (the gate columns are its own)",
+        "stem": "the stem held (BatchNorm on its moving statistics)",
     }
     plot(curves, sizes, stages, DOCS / PLOT_NAME.format(suffix))
     fields = {v: {**COMMON, **VARIANTS[v], **json.loads(args.model_overrides)} for v in variants}

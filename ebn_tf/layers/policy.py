@@ -8,6 +8,9 @@ from ebn_tf._keras import keras, tf
 from ebn_tf.layers.ebconv import EBConv2D
 from ebn_tf.layers.router import ExpertRouter
 
+# The layer that ends the stem of a model built with ``routing="stem"`` (``hold_stem``).
+STEM_OUTPUT = "stem_output"
+
 
 def expert_layers(model: keras.Model) -> list[EBConv2D]:
     """Every ``EBConv2D`` of ``model``, in layer order."""
@@ -35,16 +38,20 @@ def gate_layers(model: keras.Model) -> list[EBConv2D | ExpertRouter]:
     ]
 
 
-def hold_routes(model: keras.Model, held: bool = True) -> None:
-    """Hold (``held``) or release the routes of a model with an ``ExpertRouter``: the
-    router and every layer it reads from (the stem) stop or resume training, and their
-    BatchNorms run on their moving statistics, so each image keeps its expert in every
-    layer. The trainer holds them from step 3 on (``EBNetConfig.routing="stem"``); call it
-    before your own ``fit`` of such a model's gated stages. No-op without a router."""
+def hold_stem(model: keras.Model, held: bool = True) -> None:
+    """Hold (``held``) or release the stem of a model built with ``routing="stem"``:
+    every layer up to its ``stem_output`` and its ``ExpertRouter`` (if it has experts)
+    stop or resume training, and their BatchNorms run on their moving statistics, so each
+    image keeps its expert in every layer; a 1-expert model holds its stem alike, as the
+    twin trained the same way. The trainer holds them from step 3 on; call it before your
+    own ``fit`` of such a model's gated stages. No-op for other models."""
+    ends = [layer.output for layer in model.layers if layer.name == STEM_OUTPUT]
     router = router_of(model)
-    if router is None:
+    if router is not None:
+        ends.append(router.output)
+    if not ends:
         return
-    for layer in keras.Model(model.inputs, router.output).layers:
+    for layer in keras.Model(model.inputs, ends).layers:
         layer.trainable = not held
     _drop_traced_functions(model)
 

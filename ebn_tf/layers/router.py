@@ -5,7 +5,7 @@ because their routes drift: the features a gate reads train, and images cross it
 boundaries (benchmarks/expert_capacity.py). Routes held fixed for each image kept the
 capacity (+8.5 points of fit with one decision per image). An ``ExpertRouter`` on the
 stem's output makes such a route something the model computes at inference: with the
-stem and the router held once the experts are unforced (``hold_routes``), each image
+stem and the router held once the experts are unforced (``hold_stem``), each image
 keeps its expert in every layer from step 3 on.
 """
 

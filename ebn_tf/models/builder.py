@@ -5,6 +5,7 @@ from __future__ import annotations
 from ebn_tf._keras import keras
 from ebn_tf.layers import EBConv2D, ExpertRouter
 from ebn_tf.layers.borders import borders
+from ebn_tf.layers.policy import STEM_OUTPUT
 from ebn_tf.models.config import EBNetConfig
 from ebn_tf.models.presets import get_config
 
@@ -32,6 +33,9 @@ def build(name_or_config: str | EBNetConfig, **overrides) -> keras.Model:
     )(inputs)
     x = _stem(x, config)
     routes = None
+    if config.routing == "stem":
+        # Held from step 3 on (layers.hold_stem), with or without experts to route.
+        x = layers.Identity(name=STEM_OUTPUT)(x)
     if config.routing == "stem" and config.num_experts > 1:
         routes = ExpertRouter(
             config.num_experts,

@@ -78,8 +78,9 @@ class EBNetConfig:
         routing: ``"per_layer"`` (the paper: each binary conv's own gate picks its
             expert) or ``"stem"`` (beyond the paper: one ``ExpertRouter`` on the stem's
             output picks each image's expert for every layer; from step 3 on the stem and
-            the router are held, ``layers.hold_routes``, so the routes do not drift).
-            With one expert there is nothing to route and both build the same model.
+            the router are held, ``layers.hold_stem``, so the routes do not drift). With
+            one expert there is nothing to route, and the stem is held alike: the fair
+            twin of a routed model.
         shortcut: downsample shortcut, ``"decomposed"`` (AvgPool, 1x1 C->C/4, 1x1 C/4->C_out,
             each with BN + PReLU) or ``"simple"`` (AvgPool, 1x1, BN).
         border: border of strided convs and the stem's max-pool: ``"same"`` (TensorFlow's)

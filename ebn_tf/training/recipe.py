@@ -54,7 +54,7 @@ class StageConfig:
         hold a router's routes (and the stem it reads) while the experts are not forced."""
         layers.set_forced_expert(model, self.force_expert)
         layers.set_binary_weights(model, self.binary_weights)
-        layers.hold_routes(model, self.force_expert is None)
+        layers.hold_stem(model, self.force_expert is None)
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,23 @@ def test_stem_routing_builds_one_router_and_gateless_routed_layers(routed):
     assert layers.gate_layers(routed) == [router]
     for layer in layers.expert_layers(routed):
         assert layer.routed and not hasattr(layer, "gate_kernel")
-    # Nothing to route with one expert, and the teacher has none.
-    for config in (
-        models.get_config("tiny", routing="stem", num_experts=1),
-        models.get_config("tiny", routing="stem").teacher(),
-    ):
-        assert layers.router_of(models.build(config)) is None
+    # The teacher is the per-layer real twin; one expert has nothing to route, but its
+    # stem is held alike.
+    teacher = models.build(models.get_config("tiny", routing="stem").teacher())
+    assert layers.router_of(teacher) is None
+    assert "stem_output" not in [layer.name for layer in teacher.layers]
+    twin = models.build("tiny", routing="stem", num_experts=1)
+    assert layers.router_of(twin) is None
+    layers.hold_stem(twin)
+    held = [layer.name for layer in twin.layers if not layer.trainable]
+    assert held == [
+        "image",
+        "normalize",
+        "stem_conv",
+        "stem_conv_bn",
+        "stem_conv_relu",
+        "stem_output",
+    ], held
 
 
 @pytest.mark.parametrize("execution", ["partition", "kernel_mix", "mask_sum"])
@@ -67,7 +78,7 @@ def test_held_routes_do_not_move_in_training(routed):
     model = models.build("tiny", routing="stem")
     model.set_weights(routed.get_weights())
     layers.set_binary_weights(model, False)
-    layers.hold_routes(model)
+    layers.hold_stem(model)
     router = layers.router_of(model)
     held = keras.Model(model.inputs, router.output).layers
     assert all(not layer.trainable_weights for layer in held)
@@ -83,7 +94,7 @@ def test_held_routes_do_not_move_in_training(routed):
     )
     after = layers.selected_experts(model, IMAGES)
     assert all(np.array_equal(before[n], after[n]) for n in before)
-    layers.hold_routes(model, held=False)
+    layers.hold_stem(model, held=False)
     assert router.trainable_weights and all(layer.trainable for layer in held)
 
 
