@@ -284,7 +284,9 @@ class FixedRoutes(keras.Model):
         return self.inner(images, training=training)
 
 
-def _fixed_gate(experts: int, route: tf.Variable, inputs, training) -> tuple[tf.Tensor, tf.Tensor]:
+def _fixed_gate(
+    experts: int, route: tf.Variable, inputs, training, routes
+) -> tuple[tf.Tensor, tf.Tensor]:
     """EBConv2D's ``_gate`` with the routes read from ``route`` (one-hot, no gradient)."""
     index = tf.convert_to_tensor(route)
     return tf.one_hot(index, experts, dtype=inputs.dtype), index
@@ -299,13 +301,13 @@ def share_first_routes(model) -> None:
     held = {}
     own = first._gate
 
-    def first_gate(inputs, training):
-        held["gate"] = own(inputs, training)
+    def first_gate(inputs, training, routes):
+        held["gate"] = own(inputs, training, routes)
         return held["gate"]
 
     first._gate = first_gate
     for layer in rest:
-        layer._gate = lambda inputs, training: held["gate"]
+        layer._gate = lambda inputs, training, routes: held["gate"]
 
 
 class FirstGateUsageLog(ExpertUsageLog):

@@ -133,7 +133,7 @@ def _residual_conv(
     )(x)
     # The real twin uses the same layer with binarisation off: Keras' grouped Conv2D runs
     # ~5x slower on CPU than the tf.nn.conv2d grouped kernel that EBConv2D calls.
-    y = EBConv2D(
+    conv = EBConv2D(
         filters,
         kernel_size,
         num_experts=config.num_experts,
@@ -153,7 +153,9 @@ def _residual_conv(
         input_quantizer="ste_sign" if config.binary else None,
         kernel_quantizer="ste_sign" if config.binary else None,
         name=name,
-    )(y, routes=routes)
+    )
+    # Per-layer gates: no routes argument, so the model's config is the paper's as before.
+    y = conv(y) if routes is None else conv(y, routes=routes)
     y = layers.PReLU(shared_axes=[1, 2], name=f"{name}_prelu")(y)
     shortcut = x
     if strides > 1 or x.shape[-1] != filters:
