@@ -6,7 +6,10 @@ run trains step 1 and every other variant starts its step 3 from that step 1
 (``step1_run``): step 1 is one expert whatever N is, so the variants differ only where
 they should. ``--step1_root`` starts every variant, the 1-expert one too, from the step 1
 of another setting's 1-expert runs (to change only steps 3 and 4, e.g. with mixup). Runs
-resume; finished ones are read back from their ``summary.json``.
+resume; a finished run is rescored once and kept as a record in the repository
+(``benchmarks/records/expert_ablation/SETTING/seedN/VARIANT.json``, ``benchmarks.records``),
+so a table can gather seeds trained on machines whose run directories are gone. A run with
+a record is not trained again: delete the record to retrain or rescore it.
 
 Paired statistics: per seed, every other variant is paired with that seed's ``e1``, or
 with its own 1-expert twin (``TWINS``, e.g. the stem-routed model with ``e1_stem_held``)
@@ -36,12 +39,12 @@ import argparse
 import csv
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
 
 import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
+from benchmarks.records import RECORDS, RunRecord
 from benchmarks.report import markdown_table, write_section
 from ebn_tf import data
 from ebn_tf.analysis.paired import McNemar, mcnemar_exact, mean_interval, predictions_correct
@@ -135,6 +138,34 @@ def model_overrides(args, variant: str) -> dict:
 def run_path(args, seed: int, variant: str) -> Path:
     """The run directory of ``variant`` for ``seed``."""
     return Path(args.root) / setting(args) / f"seed{seed}" / variant
+
+
+def record_path(args, seed: int, variant: str) -> Path:
+    """Where the run's record is kept in the repository (``benchmarks/records``)."""
+    return RECORDS / "expert_ablation" / setting(args) / f"seed{seed}" / f"{variant}.json"
+
+
+def finished_record(args, seed: int, variant: str) -> RunRecord:
+    """The run's record; without one, train the run (or resume it), rescore its final
+    model on the test images and record it."""
+    path = record_path(args, seed, variant)
+    record = RunRecord.load(path)
+    if record is not None:
+        return record
+    summary = run_variant(args, seed, variant)
+    run = run_path(args, seed, variant)
+    correct = rescored_correct(run)
+    check_rescored(variant, seed, correct, 100 * summary.final.test_accuracy)
+    record = RunRecord(
+        test=100 * summary.final.test_accuracy,
+        step3=100 * summary.stage("step3").val_accuracy,
+        minutes=summary.seconds / 60,
+        collapse=most_collapsed(run),
+        correct=correct,
+        recipe=json.loads(RunDir(run).recipe_file.read_text()),
+    )
+    record.save(path)
+    return record
 
 
 def run_variant(args, seed: int, variant: str) -> dict:
@@ -232,28 +263,13 @@ def main() -> None:
     results = {variant: [] for variant in variants}
     pairs = {variant: [] for variant in variants}
     for seed in seeds:
-        for variant in variants:
-            start = time.perf_counter()
-            summary = run_variant(args, seed, variant)
-            results[variant].append(
-                {
-                    "test": 100 * summary.final.test_accuracy,
-                    "step3": 100 * summary.stage("step3").val_accuracy,
-                    "minutes": summary.seconds / 60,
-                    "collapse": most_collapsed(run_path(args, seed, variant)),
-                }
-            )
-            seconds = time.perf_counter() - start
-            print(f"{variant} seed {seed}: {results[variant][-1]} ({seconds:.0f} s)", flush=True)
-        if len(variants) == 1:
-            continue  # nothing to pair e1 with
-        correct = {}
-        for variant in variants:
-            correct[variant] = rescored_correct(run_path(args, seed, variant))
-            check_rescored(variant, seed, correct[variant], results[variant][-1]["test"])
+        records = {variant: finished_record(args, seed, variant) for variant in variants}
+        for variant, record in records.items():
+            results[variant].append(record)
+            print(f"{variant} seed {seed}: {record}", flush=True)
         for variant in variants[1:]:
             twin = twin_of(variant, variants)
-            pairs[variant].append(mcnemar_exact(correct[variant], correct[twin]))
+            pairs[variant].append(mcnemar_exact(records[variant].correct, records[twin].correct))
             pair = pairs[variant][-1]
             print(
                 f"{variant} vs {twin} seed {seed}: margin {pair.margin:+.2f}, only "
@@ -263,7 +279,7 @@ def main() -> None:
             )
     rows = []
     for variant, runs in results.items():
-        tests = [r["test"] for r in runs]
+        tests = [r.test for r in runs]
         twin = twin_of(variant, variants)
         rows.append(
             [
@@ -272,11 +288,10 @@ def main() -> None:
                 f"{np.mean(tests):.2f}",
                 "-" if variant == BASELINE else twin,
                 " / ".join(f"{t:.2f}" for t in tests),
-                f"{np.mean([r['step3'] for r in runs]):.2f}",
-                " / ".join(f"{r['minutes']:.0f}" for r in runs),
+                f"{np.mean([r.step3 for r in runs]):.2f}",
+                " / ".join(f"{r.minutes:.0f}" for r in runs),
                 " / ".join(
-                    f"{r['collapse'][1]:.0f} ({r['collapse'][0]})" if r["collapse"] else "-"
-                    for r in runs
+                    f"{r.collapse[1]:.0f} ({r.collapse[0]})" if r.collapse else "-" for r in runs
                 ),
                 *paired_columns(pairs[variant]),
             ]

@@ -1,0 +1,82 @@
+"""What a benchmark's table needs of one finished training run, kept in the repository.
+
+Run directories live outside version control and do not outlast a machine, while a
+multi-seed table takes longer than one machine's session to train. A run's record keeps
+its scores and its per-image test correctness (packed bits, ~1.7 kB), so seeds trained on
+different machines still pair image for image, and a finished run is never trained or
+rescored again. The record also keeps the run's recipe and the commit that trained it.
+
+    record = RunRecord.load(path)       # None if that run has no record yet
+    RunRecord(...).save(path)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+RECORDS = Path(__file__).resolve().parent / "records"
+
+
+def current_commit() -> str:
+    """The checkout's commit (with ``-dirty`` for uncommitted changes), or ``unknown``."""
+    try:
+        return subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run.
+
+    Args:
+        test: test top-1 in % as the run reported it.
+        step3: step 3's validation top-1 in %.
+        minutes: the run's training time.
+        collapse: the most collapsed gated layer at step 4's end and its busiest expert's
+            share in %, or None for a run without gates.
+        correct: per test image (in the split's fixed order), whether the final model is right.
+        recipe: the run's recipe as it stored it.
+        commit: the commit that trained it.
+    """
+
+    test: float
+    step3: float
+    minutes: float
+    collapse: tuple[str, float] | None
+    correct: np.ndarray = field(repr=False)
+    recipe: dict = field(repr=False)
+    commit: str = field(default_factory=current_commit)
+
+    def save(self, path: Path) -> None:
+        fields = asdict(self)
+        fields["correct"] = {
+            "images": int(self.correct.size),
+            "packed_bits": base64.b64encode(np.packbits(self.correct.astype(bool))).decode(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(fields, indent=1) + "\n")
+        temporary.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> RunRecord | None:
+        if not path.exists():
+            return None
+        fields = json.loads(path.read_text())
+        packed = np.frombuffer(base64.b64decode(fields["correct"]["packed_bits"]), np.uint8)
+        fields["correct"] = np.unpackbits(packed)[: fields["correct"]["images"]].astype(bool)
+        fields["collapse"] = tuple(fields["collapse"]) if fields["collapse"] else None
+        return cls(**fields)
