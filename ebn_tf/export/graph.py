@@ -16,7 +16,8 @@ import numpy as np
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import EBConv2D
 from ebn_tf.layers.borders import borders, conv_padding, pad_border
-from ebn_tf.layers.ebconv import channel_scale, gate_logits
+from ebn_tf.layers.ebconv import channel_scale
+from ebn_tf.layers.gate import gate_logits
 from ebn_tf.layers.grouped_conv import grouped_conv2d
 
 

@@ -6,38 +6,12 @@ import larq as lq
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers.borders import PADDINGS, borders, conv_padding, output_size, pad_border
+from ebn_tf.layers.gate import WinnerTakesAllGate
 from ebn_tf.layers.grouped_conv import grouped_conv2d
 from ebn_tf.layers.kernel_mix import sample_gradients
 
-GATE_ACTIVATIONS = ("softmax", "sigmoid")
 EXECUTIONS = ("partition", "kernel_mix", "mask_sum")
 PAD_VALUES = (0.0, 1.0)
-
-
-def _release_gate_initializer():
-    # PyTorch's nn.Linear default, U(+-1/sqrt(fan_in)), shrunk 9x as the released
-    # training's AdamW shrinks the gate through step 1, where it is forced to expert 0 and
-    # gets no gradient (docs/design/method.md section 2.1; issue 28): the gate step 3
-    # starts from there.
-    return keras.initializers.VarianceScaling(1 / (3 * 9**2), "fan_in", "uniform")
-
-
-# Named start states of the gate kernel (its bias starts at zero). "clusters" is
-# data-dependent: the layer starts as glorot, and the trainer's step 3 sets the gate from
-# the data it reads (ebn_tf.layers.gate_clusters).
-GATE_INITIALIZERS = {
-    "glorot_uniform": lambda: keras.initializers.GlorotUniform(),
-    "release": _release_gate_initializer,
-    "zeros": lambda: keras.initializers.Zeros(),
-    "clusters": lambda: keras.initializers.GlorotUniform(),
-}
-
-
-def gate_initializer_of(value):
-    """A Keras initializer: a name of ``GATE_INITIALIZERS``, else as Keras resolves it."""
-    if isinstance(value, str) and value in GATE_INITIALIZERS:
-        value = GATE_INITIALIZERS[value]()
-    return keras.initializers.get(value)
 
 
 def _pair(value, name: str) -> tuple[int, int]:
@@ -47,52 +21,13 @@ def _pair(value, name: str) -> tuple[int, int]:
     return pair
 
 
-def gate_logits(pooled: tf.Tensor, kernel, bias) -> tf.Tensor:
-    """Gate logits ``(batch, N)`` from the global average of the real-valued input."""
-    return tf.matmul(pooled, kernel) + bias
-
-
-def gate_scores(inputs: tf.Tensor, kernel, bias, activation: str) -> tf.Tensor:
-    """Soft gate ``(batch, N)`` on the global average of the 4-D ``inputs``."""
-    logits = gate_logits(tf.reduce_mean(inputs, axis=[1, 2]), kernel, bias)
-    return tf.nn.softmax(logits) if activation == "softmax" else tf.sigmoid(logits)
-
-
-def winner_takes_all(soft: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """The one-hot of each sample's best expert, with the straight-through gradient of
-    the soft gate ``soft`` ``(batch, N)``, and the experts' indices ``(batch,)``."""
-    index = tf.argmax(soft, axis=-1, output_type=tf.int32)
-    hard = tf.one_hot(index, soft.shape[-1], dtype=soft.dtype)
-    # hard + (soft - soft) is exactly hard forward, and has the soft gradient.
-    return hard + (soft - tf.stop_gradient(soft)), index
-
-
-def check_gate_fields(gate_activation: str, usage_balance: float) -> None:
-    if gate_activation not in GATE_ACTIVATIONS:
-        raise ValueError(
-            f"gate_activation must be one of {GATE_ACTIVATIONS}, got {gate_activation!r}."
-        )
-    if not usage_balance >= 0:
-        raise ValueError(f"usage_balance must be >= 0, got {usage_balance!r}.")
-
-
 def channel_scale(pooled: tf.Tensor, kernel1, kernel2) -> tf.Tensor:
     """Real-to-Binary data-driven scaling ``sigmoid(W2 relu(W1 pooled))``, ``(batch, C)``."""
     return tf.sigmoid(tf.matmul(tf.nn.relu(tf.matmul(pooled, kernel1)), kernel2))
 
 
-def usage_imbalance(soft: tf.Tensor, hard: tf.Tensor) -> tf.Tensor:
-    """``N * sum_n f_n P_n`` of a batch: ``f`` the share of samples each expert gets
-    (``hard``, one-hot, no gradient), ``P`` the mean of the gate scores ``soft``, each
-    sample's normalised to sum to 1. 1 for an even spread; ``N P_n`` (up to N) when
-    expert ``n`` takes every sample."""
-    shares = tf.reduce_mean(tf.stop_gradient(hard), axis=0)
-    scores = tf.reduce_mean(soft / tf.reduce_sum(soft, axis=-1, keepdims=True), axis=0)
-    return float(soft.shape[-1]) * tf.reduce_sum(shares * scores)
-
-
 @keras.utils.register_keras_serializable(package="ebn_tf")
-class EBConv2D(lq.layers_base.BaseLayer):
+class EBConv2D(WinnerTakesAllGate, lq.layers_base.BaseLayer):
     """Expert Binary Convolution (EBConv).
 
     Holds ``num_experts`` kernels shaped like one (grouped) conv kernel and a per-layer
@@ -152,7 +87,8 @@ class EBConv2D(lq.layers_base.BaseLayer):
         execution: ``"partition"``, ``"kernel_mix"`` or ``"mask_sum"`` (see above).
         kernel_initializer: initializer applied to each expert kernel separately.
         gate_initializer: initializer of the gate kernel: a name of ``GATE_INITIALIZERS``
-            (``"release"``: the released training's gate as step 3 receives it;
+            (``ebn_tf.layers.gate``; ``"release"``: the released training's gate as
+            step 3 receives it;
             ``"clusters"``: glorot until ``start_gates_on_clusters`` sets it from data,
             as the trainer does at step 3's start) or any Keras initializer.
         usage_balance: weight of a usage-balancing loss added in training (beyond the
@@ -214,7 +150,6 @@ class EBConv2D(lq.layers_base.BaseLayer):
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}.")
         if float(pad_value) not in PAD_VALUES:
             raise ValueError(f"pad_value must be one of {PAD_VALUES}, got {pad_value!r}.")
-        check_gate_fields(gate_activation, usage_balance)
         if execution not in EXECUTIONS:
             raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}.")
         self.filters = filters
@@ -224,15 +159,13 @@ class EBConv2D(lq.layers_base.BaseLayer):
         self.groups = groups
         self.padding = padding
         self.pad_value = float(pad_value)
-        self.gate_activation = gate_activation
         self.channel_scaling = channel_scaling
         self.binary_weights = binary_weights
         self.binary_activations = binary_activations
         self.force_expert = force_expert
         self.execution = execution
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.gate_initializer = gate_initializer_of(gate_initializer)
-        self.usage_balance = float(usage_balance)
+        self.set_gate_fields(gate_activation, gate_initializer, usage_balance)
         self.routed = routed
         self.kernel_quantizer = lq.quantizers.get_kernel_quantizer(kernel_quantizer)
         self.kernel_constraint = keras.constraints.get(kernel_constraint)
@@ -278,14 +211,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
         )
         self.scale = self.add_weight(name="scale", shape=(self.filters,), initializer="ones")
         if self.num_experts > 1 and not self.routed:
-            self.gate_kernel = self.add_weight(
-                name="gate_kernel",
-                shape=(channels, self.num_experts),
-                initializer=self.gate_initializer,
-            )
-            self.gate_bias = self.add_weight(
-                name="gate_bias", shape=(self.num_experts,), initializer="zeros"
-            )
+            self.build_gate(channels)
         if self.channel_scaling:
             hidden = max(self.filters // 8, 1)
             self.scaling_kernel1 = self.add_weight(
@@ -339,10 +265,6 @@ class EBConv2D(lq.layers_base.BaseLayer):
             return self.kernel_quantizer(kernel)
         return kernel
 
-    def gate_probabilities(self, inputs: tf.Tensor) -> tf.Tensor:
-        """Soft gate ``(batch, N)`` on the global average of the real-valued input."""
-        return gate_scores(inputs, self.gate_kernel, self.gate_bias, self.gate_activation)
-
     def selected_experts(self, inputs: tf.Tensor) -> tf.Tensor:
         """Index ``(batch,)`` of the expert each sample is sent to (a routed layer's come
         from its router)."""
@@ -351,7 +273,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
             return tf.fill([batch], tf.constant(self.force_expert or 0, tf.int32))
         if self.routed:
             raise ValueError(f"{self.name} is routed: its experts are its router's choice.")
-        return tf.argmax(self.gate_probabilities(inputs), axis=-1, output_type=tf.int32)
+        return super().selected_experts(inputs)
 
     def _gate(self, inputs: tf.Tensor, training, routes) -> tuple[tf.Tensor, tf.Tensor]:
         """One-hot gate forward with a straight-through gradient to the soft gate."""
@@ -362,11 +284,7 @@ class EBConv2D(lq.layers_base.BaseLayer):
                     "ExpertRouter, layer(x, routes=router(features))."
                 )
             return routes, tf.argmax(routes, axis=-1, output_type=tf.int32)
-        soft = self.gate_probabilities(inputs)
-        gate, index = winner_takes_all(soft)
-        if training and self.usage_balance:
-            self.add_loss(self.usage_balance * usage_imbalance(soft, gate))
-        return gate, index
+        return self.route(inputs, training)
 
     @property
     def conv_padding(self) -> str:

@@ -12,17 +12,11 @@ keeps its expert in every layer from step 3 on.
 from __future__ import annotations
 
 from ebn_tf._keras import keras, tf
-from ebn_tf.layers.ebconv import (
-    check_gate_fields,
-    gate_initializer_of,
-    gate_scores,
-    usage_imbalance,
-    winner_takes_all,
-)
+from ebn_tf.layers.gate import WinnerTakesAllGate
 
 
 @keras.utils.register_keras_serializable(package="ebn_tf")
-class ExpertRouter(keras.layers.Layer):
+class ExpertRouter(WinnerTakesAllGate, keras.layers.Layer):
     """A winner-takes-all gate ``Dense(C -> N)`` on the global average of a feature map,
     whose one-hot output routes every ``EBConv2D(routed=True)`` given it as ``routes``.
 
@@ -49,38 +43,16 @@ class ExpertRouter(keras.layers.Layer):
         super().__init__(**kwargs)
         if not isinstance(num_experts, int) or num_experts < 2:
             raise ValueError(f"num_experts must be an int >= 2, got {num_experts!r}.")
-        check_gate_fields(gate_activation, usage_balance)
         self.num_experts = num_experts
-        self.gate_activation = gate_activation
-        self.gate_initializer = gate_initializer_of(gate_initializer)
-        self.usage_balance = float(usage_balance)
+        self.set_gate_fields(gate_activation, gate_initializer, usage_balance)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
     def build(self, input_shape):
-        self.gate_kernel = self.add_weight(
-            name="gate_kernel",
-            shape=(int(input_shape[-1]), self.num_experts),
-            initializer=self.gate_initializer,
-        )
-        self.gate_bias = self.add_weight(
-            name="gate_bias", shape=(self.num_experts,), initializer="zeros"
-        )
+        self.build_gate(int(input_shape[-1]))
         super().build(input_shape)
 
-    def gate_probabilities(self, inputs: tf.Tensor) -> tf.Tensor:
-        """Soft gate ``(batch, N)`` on the global average of ``inputs``."""
-        return gate_scores(inputs, self.gate_kernel, self.gate_bias, self.gate_activation)
-
-    def selected_experts(self, inputs: tf.Tensor) -> tf.Tensor:
-        """Index ``(batch,)`` of the expert each sample is sent to."""
-        return tf.argmax(self.gate_probabilities(inputs), axis=-1, output_type=tf.int32)
-
     def call(self, inputs, training=None):
-        soft = self.gate_probabilities(inputs)
-        routes, _ = winner_takes_all(soft)
-        if training and self.usage_balance:
-            self.add_loss(self.usage_balance * usage_imbalance(soft, routes))
-        return routes
+        return self.route(inputs, training)[0]
 
     def compute_output_shape(self, input_shape):
         return tf.TensorShape([input_shape[0], self.num_experts])

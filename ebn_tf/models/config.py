@@ -6,7 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from ebn_tf._fields import Rule, check_fields, replace_known
-from ebn_tf.layers.ebconv import EXECUTIONS, GATE_ACTIVATIONS, GATE_INITIALIZERS, PAD_VALUES
+from ebn_tf.layers.ebconv import EXECUTIONS, PAD_VALUES
+from ebn_tf.layers.gate import GATE_ACTIVATIONS, GATE_INITIALIZERS
 
 STEMS = ("dabnn", "resnet", "conv3x3")
 BORDERS = ("same", "symmetric")

@@ -4,7 +4,7 @@ import pytest
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import EBConv2D
-from ebn_tf.layers.ebconv import usage_imbalance
+from ebn_tf.layers.gate import usage_imbalance
 from tests.harness import layer_test
 
 BATCH, SIZE, CHANNELS = 12, 9, 8

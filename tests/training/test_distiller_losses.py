@@ -4,7 +4,7 @@ import numpy as np
 
 from ebn_tf._keras import keras, tf
 from ebn_tf.layers import EBConv2D
-from ebn_tf.layers.ebconv import usage_imbalance
+from ebn_tf.layers.gate import usage_imbalance
 from ebn_tf.training import Distiller
 
 
