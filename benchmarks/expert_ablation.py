@@ -44,12 +44,12 @@ from pathlib import Path
 import numpy as np
 
 import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
-from benchmarks.records import RECORDS, RunRecord
+from benchmarks.records import RECORDS, RunRecord, file_digest
 from benchmarks.report import markdown_table, write_section
 from ebn_tf import data
 from ebn_tf.analysis.paired import McNemar, mcnemar_exact, mean_interval, predictions_correct
 from ebn_tf.apps.checkout import zoo_mirror
-from ebn_tf.training import RunDir, get_recipe, train
+from ebn_tf.training import RunDir, RunSummary, get_recipe, train, train_until
 
 BASELINE = "e1"
 # Each variant names its gate start: the presets' default became the clusters start after
@@ -152,6 +152,7 @@ def finished_record(args, seed: int, variant: str) -> RunRecord:
     record = RunRecord.load(path)
     if record is not None:
         return record
+    step1 = step1_weights(args, seed, variant)
     summary = run_variant(args, seed, variant)
     run = run_path(args, seed, variant)
     correct = rescored_correct(run)
@@ -163,25 +164,47 @@ def finished_record(args, seed: int, variant: str) -> RunRecord:
         collapse=most_collapsed(run),
         correct=correct,
         recipe=json.loads(RunDir(run).recipe_file.read_text()),
+        step1=file_digest(step1),
     )
     record.save(path)
     return record
 
 
-def run_variant(args, seed: int, variant: str) -> dict:
-    root = run_path(args, seed, variant).parent
+def variant_recipe(args, seed: int, variant: str):
     overrides = [
         "model=ebnet_fmnist",
         f"seed={seed}",
         f"model_overrides={json.dumps(model_overrides(args, variant))}",
         *args.override,
     ]
+    step1 = step1_run(args, seed, variant)
+    if step1 is not None:
+        overrides.append(f"step1_run={step1}")
+    return get_recipe(args.recipe, overrides)
+
+
+def step1_run(args, seed: int, variant: str) -> Path | None:
+    """The run whose step 1 the variant starts from (None: the variant trains its own)."""
     if args.step1_root:
-        overrides.append(f"step1_run={Path(args.step1_root) / f'seed{seed}' / BASELINE}")
-    elif variant != BASELINE:
-        overrides.append(f"step1_run={root / BASELINE}")
-    recipe = get_recipe(args.recipe, overrides)
-    return train(recipe, root / variant, verbose=2, mirror=zoo_mirror())
+        return Path(args.step1_root) / f"seed{seed}" / BASELINE
+    return None if variant == BASELINE else run_path(args, seed, BASELINE)
+
+
+def step1_weights(args, seed: int, variant: str) -> Path:
+    """The step 1 weights the variant starts from. When the seed's e1 run directory has
+    none (its record kept, the machine that trained it gone), e1's step 1 is trained
+    again, alone: the variants of one machine then share it, not those of another."""
+    source = step1_run(args, seed, variant) or run_path(args, seed, variant)
+    weights = RunDir(source).weights("step1")
+    if not weights.exists() and not args.step1_root:
+        recipe = variant_recipe(args, seed, BASELINE)
+        train_until(recipe, source, "step1", verbose=2, mirror=zoo_mirror())
+    return weights
+
+
+def run_variant(args, seed: int, variant: str) -> RunSummary:
+    recipe = variant_recipe(args, seed, variant)
+    return train(recipe, run_path(args, seed, variant), verbose=2, mirror=zoo_mirror())
 
 
 def rescored_correct(path: Path) -> np.ndarray:
@@ -213,9 +236,10 @@ def most_collapsed(path: Path) -> tuple[str, float] | None:
     return max(shares.items(), key=lambda item: item[1]) if shares else None
 
 
-def paired_columns(pairs: list[McNemar]) -> list[str]:
-    """The margin over e1 with its 95% interval over seeds, each seed's McNemar p and
-    discordant counts; dashes for e1 itself."""
+def paired_columns(pairs: list[McNemar], apart: list[bool]) -> list[str]:
+    """The margin over the pair with its 95% interval over seeds, each seed's McNemar p
+    and discordant counts (marked † where the two runs started from different step 1
+    runs); dashes for e1 itself."""
     if not pairs:
         return ["-", "-", "-"]
     mean, low, high = mean_interval([pair.margin for pair in pairs])
@@ -223,7 +247,10 @@ def paired_columns(pairs: list[McNemar]) -> list[str]:
     return [
         f"{mean:+.2f} {interval}",
         " / ".join(f"{pair.p_value:.2g}" for pair in pairs),
-        " / ".join(f"{pair.a_only}:{pair.b_only}" for pair in pairs),
+        " / ".join(
+            f"{pair.a_only}:{pair.b_only}{' †' if differ else ''}"
+            for pair, differ in zip(pairs, apart)
+        ),
     ]
 
 
@@ -262,6 +289,7 @@ def main() -> None:
     seeds = [int(seed) for seed in args.seeds.split(",")]
     results = {variant: [] for variant in variants}
     pairs = {variant: [] for variant in variants}
+    apart = {variant: [] for variant in variants}  # the pair's step 1 runs differ
     for seed in seeds:
         records = {variant: finished_record(args, seed, variant) for variant in variants}
         for variant, record in records.items():
@@ -270,6 +298,7 @@ def main() -> None:
         for variant in variants[1:]:
             twin = twin_of(variant, variants)
             pairs[variant].append(mcnemar_exact(records[variant].correct, records[twin].correct))
+            apart[variant].append(records[variant].step1 != records[twin].step1)
             pair = pairs[variant][-1]
             print(
                 f"{variant} vs {twin} seed {seed}: margin {pair.margin:+.2f}, only "
@@ -293,7 +322,7 @@ def main() -> None:
                 " / ".join(
                     f"{r.collapse[1]:.0f} ({r.collapse[0]})" if r.collapse else "-" for r in runs
                 ),
-                *paired_columns(pairs[variant]),
+                *paired_columns(pairs[variant], apart[variant]),
             ]
         )
     header = [
@@ -327,7 +356,9 @@ def main() -> None:
         "mean over seeds with a Student-t 95% interval (the spread between seeds; none with "
         "one seed); McNemar's exact two-sided p of each seed's pair (the noise of the finite "
         "test set for those two trained models, not between seeds), from the images only "
-        "one of the two gets right (variant : its pair).\n\n" + table,
+        "one of the two gets right (variant : its pair; † where the two started from "
+        "different step 1 runs, trained again on another machine). Runs are read from their "
+        "records (`benchmarks/records`).\n\n" + table,
         f"python -m benchmarks.expert_ablation --recipe {args.recipe} --variants {args.variants} "
         f"--seeds {args.seeds} --root {args.root}"
         + "".join(f" --override '{o}'" for o in args.override)

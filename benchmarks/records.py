@@ -13,6 +13,7 @@ rescored again. The record also keeps the run's recipe and the commit that train
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,11 @@ def current_commit() -> str:
         return "unknown"
 
 
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One finished run.
@@ -49,6 +55,8 @@ class RunRecord:
             share in %, or None for a run without gates.
         correct: per test image (in the split's fixed order), whether the final model is right.
         recipe: the run's recipe as it stored it.
+        step1: ``file_digest`` of the step 1 weights it started from (its own for a run
+            that trains step 1): two runs with the same one shared their step 1.
         commit: the commit that trained it.
     """
 
@@ -58,6 +66,7 @@ class RunRecord:
     collapse: tuple[str, float] | None
     correct: np.ndarray = field(repr=False)
     recipe: dict = field(repr=False)
+    step1: str
     commit: str = field(default_factory=current_commit)
 
     def save(self, path: Path) -> None:

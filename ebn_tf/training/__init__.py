@@ -11,7 +11,7 @@ from ebn_tf.training.recipe import Recipe, StageConfig
 from ebn_tf.training.recipes import get_recipe, recipe_names, register_recipe
 from ebn_tf.training.run_dir import FinalResult, RunDir, RunSummary, StageResult, load_run
 from ebn_tf.training.schedule import WarmupStepDecay
-from ebn_tf.training.trainer import train
+from ebn_tf.training.trainer import train, train_until
 
 __all__ = [
     "STRATEGIES",
@@ -32,4 +32,5 @@ __all__ = [
     "recipe_names",
     "register_recipe",
     "train",
+    "train_until",
 ]

@@ -483,11 +483,37 @@ def train(
     Returns:
         The run's summary: each stage's result, and the final model's test top-1 and cost.
     """
-    run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose, mirror)
-    run.dir.path.mkdir(parents=True, exist_ok=True)
-    run.dir.check_recipe(run.pinned)
-    run.dir.write_recipe(run.pinned)
+    run = _begin(recipe, model_dir, strategy, data_dir, verbose, mirror)
     stages = tuple(run.stage(stage) for stage in recipe.stages())
     summary = RunSummary(recipe.name, stages, run.final())
     run.dir.write_summary(summary)
     return summary
+
+
+def train_until(
+    recipe: Recipe,
+    model_dir: str | Path,
+    last_stage: str,
+    strategy="auto",
+    data_dir: str | None = None,
+    verbose: int | str = "auto",
+    mirror: str | os.PathLike | None = None,
+) -> StageResult:
+    """``train``, up to and including the stage ``last_stage``: e.g. only the step 1 that
+    other runs start from (``step1_run``). ``train`` with the same recipe and directory
+    goes on from there."""
+    names = [stage.name for stage in recipe.stages()]
+    if last_stage not in names:
+        raise ValueError(f"The recipe {recipe.name!r} has no stage {last_stage!r}: {names}.")
+    run = _begin(recipe, model_dir, strategy, data_dir, verbose, mirror)
+    results = [run.stage(stage) for stage in recipe.stages()[: names.index(last_stage) + 1]]
+    return results[-1]
+
+
+def _begin(recipe, model_dir, strategy, data_dir, verbose, mirror) -> _Run:
+    """The run set up, checked against what its directory began with, its recipe written."""
+    run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose, mirror)
+    run.dir.path.mkdir(parents=True, exist_ok=True)
+    run.dir.check_recipe(run.pinned)
+    run.dir.write_recipe(run.pinned)
+    return run

@@ -1,10 +1,11 @@
 """A teacher trained alone and reused, and one step 1 shared by runs of any expert count."""
 
 import numpy as np
+import pytest
 
 from ebn_tf._keras import keras
 from ebn_tf.layers import router_of
-from ebn_tf.training import load_run, train
+from ebn_tf.training import load_run, train, train_until
 from ebn_tf.training.run_dir import RunDir
 from ebn_tf.training.trainer import FINAL_WEIGHTS
 from tests.harness import TWO_STEPS, small_recipe
@@ -24,12 +25,27 @@ def test_teacher_alone_then_reused_with_a_shared_step1(fmnist_data_dir, tmp_path
     assert load_run(teacher_dir)[0].name == "tiny_teacher"
 
     teacher = f"teacher_weights={teacher_dir / 'teacher' / FINAL_WEIGHTS}"
-    one = run("one_expert", teacher, 'model_overrides={"num_experts": 1}')
-    assert [s.name for s in one.stages] == ["step1", "step3", "step4"]
+    one_expert = (teacher, 'model_overrides={"num_experts": 1}')
+    # Only the step 1 that the 4-expert run starts from; the 1-expert run goes on later.
+    step1 = train_until(
+        small_recipe(*one_expert, *TWO_STEPS),
+        tmp_path / "one_expert",
+        "step1",
+        "one_device",
+        fmnist_data_dir,
+        0,
+    )
+    assert step1.name == "step1"
+    shared = RunDir(tmp_path / "one_expert")
+    assert not shared.stage_dir("step3").exists() and not shared.summary_file.exists()
+    step1_bytes = shared.weights("step1").read_bytes()
     four = run("four_experts", teacher, f"step1_run={tmp_path / 'one_expert'}")
     assert [s.name for s in four.stages] == ["step3", "step4"]
     assert not (tmp_path / "four_experts" / "step1").exists()
     assert load_run(tmp_path / "four_experts")[0].get_layer("stage1_block1_conv1").num_experts == 4
+    one = run("one_expert", *one_expert)
+    assert [s.name for s in one.stages] == ["step1", "step3", "step4"]
+    assert one.stages[0] == step1 and shared.weights("step1").read_bytes() == step1_bytes
 
 
 def test_routed_run_holds_the_stem_and_router_from_step3(fmnist_data_dir, tmp_path, teacher_run):
@@ -50,3 +66,9 @@ def test_routed_run_holds_the_stem_and_router_from_step3(fmnist_data_dir, tmp_pa
         assert all(same) != (name == "router"), name
         for a, b in zip(step3.get_layer(name).get_weights(), step4.get_layer(name).get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_train_until_an_unknown_stage_names_the_recipes_stages(tmp_path):
+    with pytest.raises(ValueError, match=r"no stage 'step2': \['teacher', 'step1', 'step3'"):
+        train_until(small_recipe(), tmp_path, "step2")
+    assert not tmp_path.joinpath("recipe.json").exists()
