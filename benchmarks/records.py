@@ -4,7 +4,7 @@ Run directories live outside version control and do not outlast a machine, while
 multi-seed table takes longer than one machine's session to train. A run's record keeps
 its scores and its per-image test correctness (packed bits, ~1.7 kB), so seeds trained on
 different machines still pair image for image, and a finished run is never trained or
-rescored again. The record also keeps the run's recipe and the commit that trained it.
+rescored again. The record also keeps the run's recipe and the commit that recorded it.
 
     record = RunRecord.load(path)       # None if that run has no record yet
     RunRecord(...).save(path)
@@ -57,7 +57,8 @@ class RunRecord:
         recipe: the run's recipe as it stored it.
         step1: ``file_digest`` of the step 1 weights it started from (its own for a run
             that trains step 1): two runs with the same one shared their step 1.
-        commit: the commit that trained it.
+        commit: the commit of the checkout that recorded it (a run resumed across
+            checkouts was trained partly by others).
     """
 
     test: float
