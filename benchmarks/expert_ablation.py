@@ -9,7 +9,10 @@ of another setting's 1-expert runs (to change only steps 3 and 4, e.g. with mixu
 resume; a finished run is rescored once and kept as a record in the repository
 (``benchmarks/records/expert_ablation/SETTING/seedN/VARIANT.json``, ``benchmarks.records``),
 so a table can gather seeds trained on machines whose run directories are gone. A run with
-a record is not trained again: delete the record to retrain or rescore it.
+a record is not trained again: delete the record to retrain or rescore it. Each seed's
+step 1 is kept there too (``seedN/e1_step1``, e1's recipe and step 1): on a machine
+without e1's run directory every variant, e1 too, starts from it, so pairs trained on
+different machines still share their step 1 (each record names its step 1's digest).
 
 Paired statistics: per seed, every other variant is paired with that seed's ``e1``, or
 with its own 1-expert twin (``TWINS``, e.g. the stem-routed model with ``e1_stem_held``)
@@ -39,6 +42,7 @@ import argparse
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +156,8 @@ def finished_record(args, seed: int, variant: str) -> RunRecord:
     record = RunRecord.load(path)
     if record is not None:
         return record
-    step1 = step1_weights(args, seed, variant)
+    ensure_step1(args, seed)
+    step1 = RunDir(step1_run(args, seed, variant) or run_path(args, seed, variant))
     summary = run_variant(args, seed, variant)
     run = run_path(args, seed, variant)
     correct = rescored_correct(run)
@@ -164,7 +169,7 @@ def finished_record(args, seed: int, variant: str) -> RunRecord:
         collapse=most_collapsed(run),
         correct=correct,
         recipe=json.loads(RunDir(run).recipe_file.read_text()),
-        step1=file_digest(step1),
+        step1=file_digest(step1.weights("step1")),
     )
     record.save(path)
     return record
@@ -183,23 +188,52 @@ def variant_recipe(args, seed: int, variant: str):
     return get_recipe(args.recipe, overrides)
 
 
+def step1_record(args, seed: int) -> Path:
+    """The seed's step 1 as kept in the repository: a run directory holding only e1's
+    ``recipe.json`` and ``step1/`` (2.4 MB for ``ebnet_fmnist``), from which machines
+    whose runs are gone start their variants."""
+    return RECORDS / "expert_ablation" / setting(args) / f"seed{seed}" / "e1_step1"
+
+
 def step1_run(args, seed: int, variant: str) -> Path | None:
-    """The run whose step 1 the variant starts from (None: the variant trains its own)."""
+    """The run whose step 1 the variant starts from (None: the variant trains its own):
+    e1's run where it has its step 1 (e1 trains it), else the recorded step 1."""
     if args.step1_root:
         return Path(args.step1_root) / f"seed{seed}" / BASELINE
-    return None if variant == BASELINE else run_path(args, seed, BASELINE)
+    own = run_path(args, seed, BASELINE)
+    if not RunDir(own).weights("step1").exists() and has_step1(step1_record(args, seed)):
+        return step1_record(args, seed)
+    return None if variant == BASELINE else own
 
 
-def step1_weights(args, seed: int, variant: str) -> Path:
-    """The step 1 weights the variant starts from. When the seed's e1 run directory has
-    none (its record kept, the machine that trained it gone), e1's step 1 is trained
-    again, alone: the variants of one machine then share it, not those of another."""
-    source = step1_run(args, seed, variant) or run_path(args, seed, variant)
-    weights = RunDir(source).weights("step1")
-    if not weights.exists() and not args.step1_root:
+def has_step1(run: Path) -> bool:
+    return RunDir(run).weights("step1").exists()
+
+
+def ensure_step1(args, seed: int) -> None:
+    """The seed's shared step 1, trained here (e1's run, stopped after step 1) when
+    neither e1's run directory nor the repository has it, then kept in the repository."""
+    if args.step1_root:
+        return
+    own, record = run_path(args, seed, BASELINE), step1_record(args, seed)
+    if not has_step1(own) and not has_step1(record):
         recipe = variant_recipe(args, seed, BASELINE)
-        train_until(recipe, source, "step1", verbose=2, mirror=zoo_mirror())
-    return weights
+        train_until(recipe, own, "step1", verbose=2, mirror=zoo_mirror())
+    if has_step1(own) and not has_step1(record):
+        keep_step1(RunDir(own), RunDir(record))
+
+
+def keep_step1(run: RunDir, record: RunDir) -> None:
+    """Copy the run's recipe and finished step 1 into ``record``, all or nothing."""
+    partial = record.path.with_name(record.path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    files = [run.recipe_file, run.weights("step1"), run.result_file("step1")]
+    for file in files:
+        target = partial / file.relative_to(run.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, target)
+    shutil.rmtree(record.path, ignore_errors=True)
+    partial.rename(record.path)
 
 
 def run_variant(args, seed: int, variant: str) -> RunSummary:
@@ -344,7 +378,7 @@ def main() -> None:
     step1 = (
         f"the step 1 of `{args.step1_root}`'s 1-expert runs (only steps 3 and 4 are counted)"
         if args.step1_root
-        else "the 1-expert run's step 1 (only e1's minutes include step 1)"
+        else "the seed's shared step 1, e1's (e1's minutes include it where e1 trained it)"
     )
     write_section(
         f"expert_ablation_{setting(args)}",

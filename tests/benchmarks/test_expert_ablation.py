@@ -1,7 +1,8 @@
-"""The ablation's records: a recorded run is never trained again, and a seed whose e1
-run directory is gone trains e1's step 1 again, alone, for the variants that start from it."""
+"""The ablation's records: a recorded run is never trained again, and each seed's step 1
+is kept in the repository, so a machine without the runs starts every variant from it."""
 
 import argparse
+import shutil
 
 import numpy as np
 import pytest
@@ -14,14 +15,16 @@ from ebn_tf.training.run_dir import FinalResult
 
 @pytest.fixture
 def fake_training(tmp_path, monkeypatch):
-    """Training that writes only a step 1 weights file, and records what it was asked."""
+    """Training that writes only step 1's files, and records what it was asked."""
     calls = []
 
     def write_step1(run):
-        weights = expert_ablation.RunDir(run).weights("step1")
-        weights.parent.mkdir(parents=True, exist_ok=True)
+        run = expert_ablation.RunDir(run)
+        run.weights("step1").parent.mkdir(parents=True, exist_ok=True)
         # Every training of a step 1 gives other weights.
-        weights.write_bytes(f"step 1 number {len(calls)}".encode())
+        run.weights("step1").write_bytes(f"step 1 number {len(calls)}".encode())
+        run.result_file("step1").write_text("{}")
+        run.recipe_file.write_text("{}")
 
     def train_until(recipe, run, last_stage, **_):
         calls.append(("train_until", run.name, last_stage))
@@ -29,8 +32,8 @@ def fake_training(tmp_path, monkeypatch):
 
     def train(recipe, run, **_):
         calls.append(("train", run.name, recipe.step1_run))
-        if recipe.step1_run is None:
-            write_step1(run)
+        if recipe.step1_run is None and not expert_ablation.has_step1(run):
+            write_step1(run)  # a finished step 1 is not trained again
         run.mkdir(parents=True, exist_ok=True)
         run.joinpath("recipe.json").write_text(f'{{"seed": {recipe.seed}}}')
         stages = (StageResult("step3", 1, 0.9, 1.0, None), StageResult("step4", 1, 0.9, 59.0, None))
@@ -67,20 +70,32 @@ def test_a_recorded_run_is_not_trained_again(fake_training):
     assert calls == []
 
 
-def test_variants_of_a_machine_whose_e1_run_is_gone_share_a_new_step1(fake_training):
+def test_a_machine_without_the_runs_starts_every_variant_from_the_kept_step1(fake_training):
     args, calls = fake_training
     e1 = expert_ablation.finished_record(args, 0, "e1")
-    for run in expert_ablation.run_path(args, 0, "e1").rglob("*"):
-        if run.is_file():
-            run.unlink()  # another machine: the record is kept, the run directory is not
+    kept = expert_ablation.step1_record(args, 0)
+    assert sorted(str(f.relative_to(kept)) for f in kept.rglob("*") if f.is_file()) == [
+        "recipe.json",
+        "step1/final.weights.h5",
+        "step1/result.json",
+    ]
+    shutil.rmtree(args.root)  # another machine: the records are kept, the runs are not
     calls.clear()
     held = expert_ablation.finished_record(args, 0, "e1_stem_held")
-    routed = expert_ablation.finished_record(args, 0, "e4_kernel_mix_clusters_stem_routed")
-    e1_run = str(expert_ablation.run_path(args, 0, "e1"))
+    assert calls == [("train", "e1_stem_held", str(kept))]
+    assert held.step1 == e1.step1  # the pair shares its step 1: no step 1 trained again
+    expert_ablation.record_path(args, 0, "e1").unlink()  # e1 trained again starts there too
+    calls.clear()
+    assert expert_ablation.finished_record(args, 0, "e1").step1 == e1.step1
+    assert calls == [("train", "e1", str(kept))]
+
+
+def test_a_seed_without_any_step1_trains_it_alone_first(fake_training):
+    args, calls = fake_training
+    expert_ablation.finished_record(args, 1, "e4_kernel_mix_clusters_stem_routed")
+    e1_run = str(expert_ablation.run_path(args, 1, "e1"))
     assert calls == [
         ("train_until", "e1", "step1"),
-        ("train", "e1_stem_held", e1_run),
         ("train", "e4_kernel_mix_clusters_stem_routed", e1_run),
     ]
-    assert held.step1 == routed.step1  # trained on this machine: the pair shares it
-    assert held.step1 != e1.step1  # e1 paired with either is marked in the table
+    assert (expert_ablation.step1_record(args, 1) / "step1" / "final.weights.h5").exists()
