@@ -89,6 +89,17 @@ def test_a_fresh_export_agrees_on_arm_and_its_export_report_says_so(runner, pool
     ) in published_card(report)
 
 
+def test_a_routed_export_runs_every_route_on_arm(runner, pool):
+    """One router for every layer (routing="stem"): each layer's tf.cond tree takes the
+    router's index on LCE's ARM kernels as on x86 and in Keras."""
+    keras.utils.set_random_seed(0)
+    model = trained_like(ebn_tf.models.build("tiny", routing="stem"), pool)
+    images = export.covering_images(model, pool, limit=IMAGES)
+    flatbuffer = export.to_tflite(model)
+    assert not export.parity(model, flatbuffer, images).uncovered, "every route runs"
+    assert_agrees(export.arm_parity(flatbuffer, images, runner, model))
+
+
 def test_the_official_checkpoint_export_gives_the_official_logits_on_arm(runner, official_export):
     expected = np.load(OFFICIAL / "expected.npz")
     # zoo.import_official(OFFICIAL / "state_dict.pth", image_size=72), converted once per
