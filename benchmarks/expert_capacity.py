@@ -49,6 +49,7 @@ from benchmarks.report import markdown_table, write_section
 from ebn_tf import data, layers, models
 from ebn_tf._keras import keras, tf
 from ebn_tf.analysis.usage import training_routing_changes
+from ebn_tf.layers.gate import CLUSTERS
 from ebn_tf.outputs import write_atomic
 from ebn_tf.training import WarmupStepDecay
 from ebn_tf.training.usage_log import ExpertUsageLog
@@ -226,7 +227,7 @@ class Run:
         layers.load_first_expert(model, step1)
         layers.set_binary_weights(model, False)
         layers.hold_stem(model)
-        if VARIANTS[variant].get("gate_initializer") == "clusters":
+        if VARIANTS[variant].get("gate_initializer") == CLUSTERS:
             layers.start_gates_on_clusters(model, self.images, self.seed)
         directory = self.dir / (variant + frozen_suffix(self.args.freeze))
         if "stem" in self.args.freeze:

@@ -24,11 +24,12 @@ def _release_gate_initializer():
 # Named start states of the gate kernel (its bias starts at zero). "clusters" is
 # data-dependent: the layer starts as glorot, and the trainer's step 3 sets the gate from
 # the data it reads (ebn_tf.layers.gate_clusters).
+CLUSTERS = "clusters"
 GATE_INITIALIZERS = {
     "glorot_uniform": lambda: keras.initializers.GlorotUniform(),
     "release": _release_gate_initializer,
     "zeros": lambda: keras.initializers.Zeros(),
-    "clusters": lambda: keras.initializers.GlorotUniform(),
+    CLUSTERS: lambda: keras.initializers.GlorotUniform(),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ebn_tf.layers.gate import CLUSTERS
 from ebn_tf.models.config import EBNetConfig
 
 _PRESETS: dict[str, EBNetConfig] = {}
@@ -48,12 +49,11 @@ def get_config(name_or_config: str | EBNetConfig, **overrides) -> EBNetConfig:
     return config.replace(**overrides) if overrides else config
 
 
-# The gate start of the expert presets (beyond the paper): at step 3 the trainer starts
-# each gate on the k-means clusters of what it reads. On the capacity test (8,192 shuffled
-# labels, 2 seeds) it stored 5.8 points more than the glorot start (the field's default),
-# with half the route drift (docs/analysis.md, issue 28).
-CLUSTERS = "clusters"
-
+# The gate start of the expert presets is CLUSTERS (beyond the paper): at step 3 the
+# trainer starts each gate on the k-means clusters of what it reads. On the capacity test
+# (8,192 shuffled labels, 2 seeds) it stored 5.8 points more than the glorot start (the
+# field's default), with half the route drift (docs/analysis.md, issue 28).
+#
 # The released ImageNet topology. Its first convs of stages 1 and 2 have 16 input channels
 # per group, which LCE cannot run as grouped binary convs.
 register(EBNetConfig(name="ebnet_imagenet", lce=False, gate_initializer=CLUSTERS))

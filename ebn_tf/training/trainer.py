@@ -15,6 +15,7 @@ import numpy as np
 
 from ebn_tf import cost, data, layers, models, zoo
 from ebn_tf._keras import keras, tf
+from ebn_tf.layers.gate import CLUSTERS
 from ebn_tf.outputs import check_output_dir, write_atomic
 from ebn_tf.training.configs import model_config, pin_zoo_teacher, zoo_teacher
 from ebn_tf.training.distill import Distiller
@@ -323,7 +324,7 @@ class _Run:
         with self.strategy.scope():
             model = self.build_stage_model(stage)
             apply_switches(stage, model)
-            if stage.replicate_experts and self.config.gate_initializer == "clusters":
+            if stage.replicate_experts and self.config.gate_initializer == CLUSTERS:
                 layers.start_gates_on_clusters(model, self._cluster_images(), self.recipe.seed)
             trainable = self.compile(stage, model)
         resumed = self.resume_point(stage, backup)
