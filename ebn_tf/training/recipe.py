@@ -30,6 +30,9 @@ class StageConfig:
             this run.
         replicate_experts: copy expert 0 into the other experts first (step 2).
         force_expert: every sample goes to this expert (step 1), or None (the gates choose).
+        one_expert: the student is built with one expert whatever its N (step 1, which
+            trains expert 0 alone: N experts would only carry gates and a router left
+            without gradient); the stage after it loads that expert into every expert.
         binary_weights: binarised kernels (step 4) or real-valued latent kernels.
         absorb_magnitude: first fold each expert layer's mean ``|W|`` into its scale, so
             that binarising real-trained kernels keeps the layer's output magnitude (step 4).
@@ -44,10 +47,15 @@ class StageConfig:
     init_run: str | None = None
     replicate_experts: bool = False
     force_expert: int | None = None
+    one_expert: bool = False
     binary_weights: bool = True
     absorb_magnitude: bool = False
     weight_decay: float = 0.0
     distill: bool = False
+
+    def built_config(self, config: models.EBNetConfig) -> models.EBNetConfig:
+        """The config this stage builds its model with, from the run's ``config`` of it."""
+        return config.replace(num_experts=1) if self.one_expert else config
 
     def switch(self, model) -> None:
         """Set a student's forced expert and kernel binarisation as this stage trains it;
@@ -186,7 +194,11 @@ class Recipe:
             distill=self.distill,
         )
         if self.step1_run is None:
-            stages.append(StageConfig("step1", epochs=self.step1_epochs, force_expert=0, **real))
+            stages.append(
+                StageConfig(
+                    "step1", epochs=self.step1_epochs, force_expert=0, one_expert=True, **real
+                )
+            )
         stages += [
             StageConfig(
                 "step3",

@@ -245,6 +245,11 @@ class RunDir:
             return models.EBNetConfig(**stored[kind])
         return model_config(self.recipe(), kind)
 
+    def built_config(self, stage: str) -> models.EBNetConfig:
+        """The config the run's ``stage`` builds its model with (step 1: one expert)."""
+        config = {s.name: s for s in self.recipe().stages()}[stage]
+        return config.built_config(self.model_config(config.model))
+
     def check_recipe(self, recipe: Recipe) -> None:
         """Raise if the directory holds a run of another recipe, or of other models than
         ``recipe`` resolves to today (a preset edited since): resuming would mix the two.
@@ -326,7 +331,7 @@ class RunDir:
                 f"{self.path} holds no finished run ({weights} is missing); run or resume it "
                 "with the train app first."
             )
-        model = models.build(self.model_config(config.model))
+        model = models.build(self.built_config(config.name))
         model.load_weights(weights)
         if config.model == "student":
             config.switch(model)

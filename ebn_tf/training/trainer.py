@@ -251,8 +251,13 @@ class _Run:
         if recipe.distill and recipe.teacher_weights:
             self._build("teacher", self.teacher_weights)  # a teacher that does not fit fails now
 
-    def _build(self, kind: str, weights: Path | None = None) -> keras.Model:
+    def _build(
+        self, kind: str, weights: Path | None = None, stage: StageConfig | None = None
+    ) -> keras.Model:
+        """The ``kind`` model (as ``stage`` builds it, if given), with ``weights``."""
         config = self.teacher_config if kind == "teacher" else self.config
+        if stage is not None:
+            config = stage.built_config(config)
         model = models.build(config)
         if weights is not None:
             try:
@@ -340,15 +345,23 @@ class _Run:
         return result
 
     def build_stage_model(self, stage: StageConfig) -> keras.Model:
-        """The stage's model with its start weights: those of the stage it starts from in
-        this run, or the first expert of another run's student (``init_run``)."""
+        """The stage's model with its start weights: those of the stage it starts from, in
+        this run or in another (``init_run``). From a stage built with one expert (step 1),
+        that expert goes into every expert (``layers.load_first_expert``)."""
         init = self._init_weights(stage)
-        if not stage.init_run:
-            return self._build(stage.model, init)
-        model = self._build(stage.model)
-        source = models.build(RunDir(stage.init_run).model_config("student"))
-        source.load_weights(init)
-        layers.load_first_expert(model, source)
+        if init is None:
+            return self._build(stage.model, stage=stage)
+        if stage.init_run:
+            source = RunDir(stage.init_run).built_config(stage.init_from)
+        else:
+            stages = {s.name: s for s in self.recipe.stages()}
+            source = stages[stage.init_from].built_config(self.config)
+        if source == stage.built_config(self.config):
+            return self._build(stage.model, init, stage)
+        model = self._build(stage.model, stage=stage)
+        start = models.build(source)
+        start.load_weights(init)
+        layers.load_first_expert(model, start)
         return model
 
     def compile(self, stage: StageConfig, model: keras.Model) -> keras.Model:

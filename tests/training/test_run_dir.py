@@ -20,9 +20,12 @@ def run(tmp_path):
     run.path.mkdir()
     run.write_recipe(recipe)
     model = models.build("tiny")
+    # Step 1 is built with one expert: model's expert 0.
+    one_expert = models.build("tiny", num_experts=1)
+    layers.load_first_expert(one_expert, model)
     for stage in recipe.stages():
         run.stage_dir(stage.name).mkdir()
-        model.save_weights(run.weights(stage.name))
+        (one_expert if stage.one_expert else model).save_weights(run.weights(stage.name))
     return run, recipe, model
 
 
