@@ -349,18 +349,13 @@ class _Run:
         this run or in another (``init_run``). From a stage built with one expert (step 1),
         that expert goes into every expert (``layers.load_first_expert``)."""
         init = self._init_weights(stage)
-        if init is None:
-            return self._build(stage.model, stage=stage)
-        if stage.init_run:
-            source = RunDir(stage.init_run).built_config(stage.init_from)
-        else:
-            stages = {s.name: s for s in self.recipe.stages()}
-            source = stages[stage.init_from].built_config(self.config)
-        if source == stage.built_config(self.config):
+        own = {s.name: s for s in self.recipe.stages()}
+        if init is None or not (stage.init_run or own[stage.init_from].one_expert):
             return self._build(stage.model, init, stage)
-        model = self._build(stage.model, stage=stage)
-        start = models.build(source)
+        run = RunDir(stage.init_run) if stage.init_run else self.dir
+        start = models.build(run.built_config(stage.init_from))
         start.load_weights(init)
+        model = self._build(stage.model, stage=stage)
         layers.load_first_expert(model, start)
         return model
 

@@ -300,3 +300,23 @@ def test_multi_worker_strategy_two_processes(fmnist_data_dir, tmp_path, policy_r
     other.load_weights(tmp_path / "worker1" / "step4" / FINAL_WEIGHTS)
     for a, b in zip(chief.get_weights(), other.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_step3_starts_with_step1s_expert_everywhere_and_step4_from_all_of_step3(
+    fmnist_data_dir, policy_run
+):
+    path, recipe, _ = policy_run
+    run = trainer._Run(recipe, path, "one_device", fmnist_data_dir, 0)
+    stages = {stage.name: stage for stage in recipe.stages()}
+    finished = RunDir(path)
+    step1 = finished.model("step1")  # built with one expert
+    assert {layer.num_experts for layer in expert_layers(step1)} == {1}
+    step3 = run.build_stage_model(stages["step3"])
+    for layer in expert_layers(step3):
+        kernels = layer.kernel.numpy()
+        assert kernels.shape[0] == 4
+        for expert in kernels:
+            np.testing.assert_array_equal(expert, step1.get_layer(layer.name).kernel.numpy()[0])
+    step4 = run.build_stage_model(stages["step4"])
+    for a, b in zip(step4.get_weights(), finished.model("step3").get_weights()):
+        np.testing.assert_array_equal(a, b)
