@@ -144,9 +144,13 @@ def run_path(args, seed: int, variant: str) -> Path:
     return Path(args.root) / setting(args) / f"seed{seed}" / variant
 
 
+def seed_records(args, seed: int) -> Path:
+    """Where the seed's records are kept in the repository (``benchmarks/records``)."""
+    return RECORDS / "expert_ablation" / setting(args) / f"seed{seed}"
+
+
 def record_path(args, seed: int, variant: str) -> Path:
-    """Where the run's record is kept in the repository (``benchmarks/records``)."""
-    return RECORDS / "expert_ablation" / setting(args) / f"seed{seed}" / f"{variant}.json"
+    return seed_records(args, seed) / f"{variant}.json"
 
 
 def finished_record(args, seed: int, variant: str) -> RunRecord:
@@ -192,7 +196,7 @@ def step1_record(args, seed: int) -> Path:
     """The seed's step 1 as kept in the repository: a run directory holding only e1's
     ``recipe.json`` and ``step1/`` (2.4 MB for ``ebnet_fmnist``), from which machines
     whose runs are gone start their variants."""
-    return RECORDS / "expert_ablation" / setting(args) / f"seed{seed}" / "e1_step1"
+    return seed_records(args, seed) / "e1_step1"
 
 
 def step1_run(args, seed: int, variant: str) -> Path | None:
@@ -201,7 +205,7 @@ def step1_run(args, seed: int, variant: str) -> Path | None:
     if args.step1_root:
         return Path(args.step1_root) / f"seed{seed}" / BASELINE
     own = run_path(args, seed, BASELINE)
-    if not RunDir(own).weights("step1").exists() and has_step1(step1_record(args, seed)):
+    if not has_step1(own) and has_step1(step1_record(args, seed)):
         return step1_record(args, seed)
     return None if variant == BASELINE else own
 
