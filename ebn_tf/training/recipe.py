@@ -221,6 +221,13 @@ class Recipe:
         ]
         return stages
 
+    def stage(self, name: str) -> StageConfig:
+        """The stage ``name`` of ``stages()``."""
+        found = {stage.name: stage for stage in self.stages()}
+        if name not in found:
+            raise ValueError(f"The recipe {self.name!r} has no stage {name!r}: {list(found)}.")
+        return found[name]
+
     def replace(self, **overrides) -> Recipe:
         """A copy with ``overrides`` of known fields; an unknown field is an error."""
         return replace_known(self, overrides, "recipe key")

@@ -247,7 +247,7 @@ class RunDir:
 
     def built_config(self, stage: str) -> models.EBNetConfig:
         """The config the run's ``stage`` builds its model with (step 1: one expert)."""
-        config = {s.name: s for s in self.recipe().stages()}[stage]
+        config = self.recipe().stage(stage)
         return config.built_config(self.model_config(config.model))
 
     def check_recipe(self, recipe: Recipe) -> None:

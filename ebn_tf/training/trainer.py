@@ -349,8 +349,7 @@ class _Run:
         this run or in another (``init_run``). From a stage built with one expert (step 1),
         that expert goes into every expert (``layers.load_first_expert``)."""
         init = self._init_weights(stage)
-        own = {s.name: s for s in self.recipe.stages()}
-        if init is None or not (stage.init_run or own[stage.init_from].one_expert):
+        if init is None or not (stage.init_run or self.recipe.stage(stage.init_from).one_expert):
             return self._build(stage.model, init, stage)
         run = RunDir(stage.init_run) if stage.init_run else self.dir
         start = models.build(run.built_config(stage.init_from))
@@ -511,12 +510,10 @@ def train_until(
     """``train``, up to and including the stage ``last_stage``: e.g. only the step 1 that
     other runs start from (``step1_run``). ``train`` with the same recipe and directory
     goes on from there."""
-    names = [stage.name for stage in recipe.stages()]
-    if last_stage not in names:
-        raise ValueError(f"The recipe {recipe.name!r} has no stage {last_stage!r}: {names}.")
+    stages = recipe.stages()
+    last = stages.index(recipe.stage(last_stage))
     run = _begin(recipe, model_dir, strategy, data_dir, verbose, mirror)
-    results = [run.stage(stage) for stage in recipe.stages()[: names.index(last_stage) + 1]]
-    return results[-1]
+    return [run.stage(stage) for stage in stages[: last + 1]][-1]
 
 
 def _begin(recipe, model_dir, strategy, data_dir, verbose, mirror) -> _Run:
