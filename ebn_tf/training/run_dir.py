@@ -317,22 +317,42 @@ class RunDir:
         """Write ``summary``: it marks the run finished."""
         write_atomic(self.summary_file, json.dumps(summary.to_json(), indent=2))
 
-    def model(self, stage: str | None = None) -> keras.Model:
-        """The model of the finished ``stage`` with its final weights, switched as that stage
-        trained it (step 1: expert 0 forced; steps 1 and 3: real-valued kernels); by default
-        the last stage's (the binary student, or the teacher of a teacher-only run)."""
-        stages = {s.name: s for s in self.recipe().stages()}
-        if stage is not None and stage not in stages:
-            raise ValueError(f"The run in {self.path} has no stage {stage!r}: {list(stages)}.")
-        config = stages[stage or list(stages)[-1]]
-        weights = self.weights(config.name)
+    def trained_model(self, stage: str) -> keras.Model:
+        """The model of the finished ``stage`` with its final weights, as the stage built it
+        (not switched).
+
+        A one-expert stage (step 1) written by a version that built step 1 with every
+        expert holds all N experts: it is rebuilt as written, so such runs still resume
+        and still start the step 3 of other runs (which reads only expert 0).
+        """
+        weights = self.weights(stage)
         if not weights.exists():
             raise FileNotFoundError(
                 f"{self.path} holds no finished run ({weights} is missing); run or resume it "
                 "with the train app first."
             )
-        model = models.build(self.built_config(config.name))
-        model.load_weights(weights)
+        built = self.built_config(stage)
+        model = models.build(built)
+        try:
+            model.load_weights(weights)
+        except ValueError:
+            config = self.recipe().stage(stage)
+            if not config.one_expert:
+                raise
+            model = models.build(self.model_config(config.model))
+            model.load_weights(weights)
+        return model
+
+    def model(self, stage: str | None = None) -> keras.Model:
+        """The model of the finished ``stage`` with its final weights, switched as that stage
+        trained it (step 1: expert 0 forced; steps 1 and 3: real-valued kernels); by default
+        the last stage's (the binary student, or the teacher of a teacher-only run)."""
+        recipe = self.recipe()
+        try:
+            config = recipe.stage(stage or recipe.stages()[-1].name)
+        except ValueError as error:
+            raise ValueError(f"The run in {self.path}: {error}") from None
+        model = self.trained_model(config.name)
         if config.model == "student":
             config.switch(model)
         return model

@@ -352,8 +352,7 @@ class _Run:
         if init is None or not (stage.init_run or self.recipe.stage(stage.init_from).one_expert):
             return self._build(stage.model, init, stage)
         run = RunDir(stage.init_run) if stage.init_run else self.dir
-        start = models.build(run.built_config(stage.init_from))
-        start.load_weights(init)
+        start = run.trained_model(stage.init_from)
         model = self._build(stage.model, stage=stage)
         layers.load_first_expert(model, start)
         return model

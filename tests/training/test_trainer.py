@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 import ebn_tf.data
-from ebn_tf import cost, models
+from ebn_tf import cost, layers, models
 from ebn_tf.layers import expert_layers, start_gates_on_clusters
 from ebn_tf.training import RunDir, train, trainer
 from ebn_tf.training.trainer import FINAL_WEIGHTS
@@ -320,3 +321,29 @@ def test_step3_starts_with_step1s_expert_everywhere_and_step4_from_all_of_step3(
     step4 = run.build_stage_model(stages["step4"])
     for a, b in zip(step4.get_weights(), finished.model("step3").get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_step1_written_with_every_expert_still_starts_step3(
+    fmnist_data_dir, policy_run, tmp_path
+):
+    # Older versions built step 1 with all N experts (expert 0 forced): such a run still
+    # reads back and still starts step 3, from its expert 0.
+    path, recipe, _ = policy_run
+    old = tmp_path / "old"
+    shutil.copytree(path, old, ignore=shutil.ignore_patterns("step3", "step4", "summary.json"))
+    finished = RunDir(path)
+    step1 = finished.model("step1")
+    written = models.build(finished.model_config("student"))
+    layers.load_first_expert(written, step1)
+    for layer in expert_layers(written):  # experts 1..N differ: only expert 0 may be read
+        kernel = layer.kernel.numpy()
+        layer.kernel.assign(np.concatenate([kernel[:1], -kernel[1:]]))
+    written.save_weights(RunDir(old).weights("step1"))
+    assert {layer.num_experts for layer in expert_layers(RunDir(old).model("step1"))} == {4}
+    run = trainer._Run(recipe, old, "one_device", fmnist_data_dir, 0)
+    step3 = run.build_stage_model(recipe.stage("step3"))
+    for layer in expert_layers(step3):
+        for expert in layer.kernel.numpy():
+            np.testing.assert_array_equal(expert, step1.get_layer(layer.name).kernel.numpy()[0])
+    with pytest.raises(ValueError, match="no stage 'step2'"):
+        RunDir(old).model("step2")
