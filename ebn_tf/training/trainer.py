@@ -520,5 +520,8 @@ def _begin(recipe, model_dir, strategy, data_dir, verbose, mirror) -> _Run:
     run = _Run(recipe, check_output_dir(model_dir), strategy, data_dir, verbose, mirror)
     run.dir.path.mkdir(parents=True, exist_ok=True)
     run.dir.check_recipe(run.pinned)
-    run.dir.write_recipe(run.pinned)
+    if not run.dir.recipe_file.exists():
+        # A resumed run keeps recipe.json as it began: rewritten by newer code (with newer
+        # keys at their defaults), it could no longer be read by the version that wrote it.
+        run.dir.write_recipe(run.pinned)
     return run

@@ -347,3 +347,17 @@ def test_a_step1_written_with_every_expert_still_starts_step3(
             np.testing.assert_array_equal(expert, step1.get_layer(layer.name).kernel.numpy()[0])
     with pytest.raises(ValueError, match="no stage 'step2'"):
         RunDir(old).model("step2")
+
+
+def test_a_run_resumed_by_newer_code_keeps_its_recipe_file(fmnist_data_dir, policy_run, tmp_path):
+    # A run written before a recipe field existed (mixup) resumes, and its recipe.json stays
+    # readable by the version that wrote it.
+    path, recipe, summary = policy_run
+    old = tmp_path / "old"
+    shutil.copytree(path, old)
+    written = json.loads(RunDir(old).recipe_file.read_text())
+    del written["mixup"]
+    RunDir(old).recipe_file.write_text(json.dumps(written))
+    before = RunDir(old).recipe_file.read_bytes()
+    assert train(recipe, old, "one_device", fmnist_data_dir, 0).stages == summary.stages
+    assert RunDir(old).recipe_file.read_bytes() == before
