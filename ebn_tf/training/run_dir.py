@@ -331,8 +331,7 @@ class RunDir:
                 f"{self.path} holds no finished run ({weights} is missing); run or resume it "
                 "with the train app first."
             )
-        built = self.built_config(stage)
-        model = models.build(built)
+        model = models.build(self.built_config(stage))
         try:
             model.load_weights(weights)
         except ValueError:
