@@ -9,9 +9,11 @@ of another setting's 1-expert runs (to change only steps 3 and 4, e.g. with mixu
 resume; a finished run is rescored once and kept as a record in the repository
 (``benchmarks/records/expert_ablation/SETTING/seedN/VARIANT.json``, ``benchmarks.records``),
 so a table can gather seeds trained on machines whose run directories are gone. A run with
-a record is not trained again: delete the record to retrain or rescore it. Each seed's
-step 1 is kept there too (``seedN/e1_step1``, e1's recipe and step 1): on a machine
-without e1's run directory every variant, e1 too, starts from it, so pairs trained on
+a record is not trained again: delete the record to retrain or rescore it. ``--recorded``
+trains nothing and tables only the recorded runs (a dash where a seed has none), e.g. when
+seeds hold different variants. Each seed's step 1 is kept there too (``seedN/e1_step1``,
+e1's recipe and step 1): on a machine without e1's run directory every variant, e1 too,
+starts from it, so pairs trained on
 different machines still share their step 1 (each record names its step 1's digest).
 
 Paired statistics: per seed, every other variant is paired with that seed's ``e1``, or
@@ -274,19 +276,25 @@ def most_collapsed(path: Path) -> tuple[str, float] | None:
     return max(shares.items(), key=lambda item: item[1]) if shares else None
 
 
-def paired_columns(pairs: list[McNemar], apart: list[bool]) -> list[str]:
-    """The margin over the pair with its 95% interval over seeds, each seed's McNemar p
-    and discordant counts (marked † where the two runs started from different step 1
-    runs); dashes for e1 itself."""
-    if not pairs:
+def per_seed(values: list, text) -> str:
+    """``text(value)`` of each seed's value, a dash for a seed without one."""
+    return " / ".join("-" if value is None else text(value) for value in values)
+
+
+def paired_columns(pairs: list[McNemar | None], apart: list[bool]) -> list[str]:
+    """The margin over the pair with its 95% interval over the seeds that have the pair,
+    each seed's McNemar p and discordant counts (marked † where the two runs started from
+    different step 1 runs); dashes for e1 itself and for a seed without the pair."""
+    margins = [pair.margin for pair in pairs if pair is not None]
+    if not margins:
         return ["-", "-", "-"]
-    mean, low, high = mean_interval([pair.margin for pair in pairs])
-    interval = f"[{low:+.2f}, {high:+.2f}]" if len(pairs) > 1 else "[1 seed: none]"
+    mean, low, high = mean_interval(margins)
+    interval = f"[{low:+.2f}, {high:+.2f}]" if len(margins) > 1 else "[1 seed: none]"
     return [
         f"{mean:+.2f} {interval}",
-        " / ".join(f"{pair.p_value:.2g}" for pair in pairs),
+        per_seed(pairs, lambda pair: f"{pair.p_value:.2g}"),
         " / ".join(
-            f"{pair.a_only}:{pair.b_only}{' †' if differ else ''}"
+            "-" if pair is None else f"{pair.a_only}:{pair.b_only}{' †' if differ else ''}"
             for pair, differ in zip(pairs, apart)
         ),
     ]
@@ -317,6 +325,11 @@ def main() -> None:
     parser.add_argument(
         "--step1_root", help="a setting's directory whose seedN/e1 runs give every variant step 1"
     )
+    parser.add_argument(
+        "--recorded",
+        action="store_true",
+        help="train nothing: table the recorded runs only, a dash where a seed has none",
+    )
     args = parser.parse_args()
     variants = args.variants.split(",")
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -329,15 +342,24 @@ def main() -> None:
     pairs = {variant: [] for variant in variants}
     apart = {variant: [] for variant in variants}  # the pair's step 1 runs differ
     for seed in seeds:
-        records = {variant: finished_record(args, seed, variant) for variant in variants}
+        records = {
+            variant: RunRecord.load(record_path(args, seed, variant))
+            if args.recorded
+            else finished_record(args, seed, variant)
+            for variant in variants
+        }
         for variant, record in records.items():
             results[variant].append(record)
-            print(f"{variant} seed {seed}: {record}", flush=True)
+            print(f"{variant} seed {seed}: {record or 'not recorded'}", flush=True)
         for variant in variants[1:]:
             twin = twin_of(variant, variants)
-            pairs[variant].append(mcnemar_exact(records[variant].correct, records[twin].correct))
+            if records[variant] is None or records[twin] is None:
+                pairs[variant].append(None)
+                apart[variant].append(False)
+                continue
+            pair = mcnemar_exact(records[variant].correct, records[twin].correct)
+            pairs[variant].append(pair)
             apart[variant].append(records[variant].step1 != records[twin].step1)
-            pair = pairs[variant][-1]
             print(
                 f"{variant} vs {twin} seed {seed}: margin {pair.margin:+.2f}, only "
                 f"{variant} {pair.a_only}, only {twin} {pair.b_only}, McNemar p "
@@ -346,19 +368,22 @@ def main() -> None:
             )
     rows = []
     for variant, runs in results.items():
-        tests = [r.test for r in runs]
+        recorded = [r for r in runs if r is not None]
+        if not recorded:
+            print(f"{variant}: no seed recorded, left out of the table", flush=True)
+            continue
         twin = twin_of(variant, variants)
         rows.append(
             [
                 variant,
                 json.dumps(model_overrides(args, variant)),
-                f"{np.mean(tests):.2f}",
+                f"{np.mean([r.test for r in recorded]):.2f}",
                 "-" if variant == BASELINE else twin,
-                " / ".join(f"{t:.2f}" for t in tests),
-                f"{np.mean([r.step3 for r in runs]):.2f}",
-                " / ".join(f"{r.minutes:.0f}" for r in runs),
-                " / ".join(
-                    f"{r.collapse[1]:.0f} ({r.collapse[0]})" if r.collapse else "-" for r in runs
+                per_seed(runs, lambda r: f"{r.test:.2f}"),
+                f"{np.mean([r.step3 for r in recorded]):.2f}",
+                per_seed(runs, lambda r: f"{r.minutes:.0f}"),
+                per_seed(
+                    runs, lambda r: f"{r.collapse[1]:.0f} ({r.collapse[0]})" if r.collapse else "-"
                 ),
                 *paired_columns(pairs[variant], apart[variant]),
             ]
@@ -366,7 +391,7 @@ def main() -> None:
     header = [
         "variant",
         "model overrides",
-        "test top-1 % (mean)",
+        "test top-1 % (mean of the seeds run)",
         "paired with",
         "per seed",
         "step 3 val % (mean)",
@@ -396,12 +421,16 @@ def main() -> None:
         "test set for those two trained models, not between seeds), from the images only "
         "one of the two gets right (variant : its pair; † where the two started from "
         "different step 1 runs, trained again on another machine). Runs are read from their "
-        "records (`benchmarks/records`).\n\n" + table,
+        "records (`benchmarks/records`)"
+        + ("; only recorded runs are tabled, a dash where a seed has none" if args.recorded else "")
+        + ".\n\n"
+        + table,
         f"python -m benchmarks.expert_ablation --recipe {args.recipe} --variants {args.variants} "
         f"--seeds {args.seeds} --root {args.root}"
         + "".join(f" --override '{o}'" for o in args.override)
         + "".join(f" --model_override '{o}'" for o in args.model_override)
-        + (f" --step1_root {args.step1_root}" if args.step1_root else ""),
+        + (f" --step1_root {args.step1_root}" if args.step1_root else "")
+        + (" --recorded" if args.recorded else ""),
     )
 
 

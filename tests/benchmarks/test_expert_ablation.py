@@ -99,3 +99,36 @@ def test_a_seed_without_any_step1_trains_it_alone_first(fake_training):
         ("train", "e4_kernel_mix_clusters_stem_routed", e1_run),
     ]
     assert (expert_ablation.step1_record(args, 1) / "step1" / "final.weights.h5").exists()
+
+
+def test_recorded_tables_what_the_records_hold_and_trains_nothing(tmp_path, monkeypatch):
+    """Seed 0 has both runs, seed 1 only e1: the table pairs seed 0 alone and shows a dash
+    for seed 1's missing run, and no run is trained."""
+    monkeypatch.setattr(expert_ablation, "RECORDS", tmp_path / "records")
+    monkeypatch.setattr(expert_ablation, "finished_record", pytest.fail)
+    sections = []
+    monkeypatch.setattr(expert_ablation, "write_section", lambda *s: sections.append(s))
+    args = argparse.Namespace(
+        recipe="fmnist_proxy", override=[], model_override=[], step1_root=None
+    )
+
+    def record(seed, variant, correct):
+        correct = np.array(correct, bool)
+        RunRecord(100 * correct.mean(), 90.0, 50.0, None, correct, {}, "digest").save(
+            expert_ablation.record_path(args, seed, variant)
+        )
+
+    record(0, "e1", [1, 1, 0, 0])
+    record(0, "e4_kernel_mix_clusters", [1, 1, 1, 0])
+    record(1, "e1", [1, 0, 0, 0])
+    command = "--seeds 0,1 --recorded --variants e1,e4_kernel_mix_clusters,e1_stem_held"
+    monkeypatch.setattr("sys.argv", ["expert_ablation", *command.split()])
+    expert_ablation.main()
+    ((_, _, text, command),) = sections
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in text.splitlines()}
+    assert "e1_stem_held" not in rows  # no seed recorded: left out
+    e4 = rows["e4_kernel_mix_clusters"]
+    assert e4[2] == "75.00" and e4[4] == "75.00 / -"  # the mean of the seeds recorded
+    assert e4[8] == "+25.00 [1 seed: none]" and e4[10].startswith("1:0 / -")
+    assert rows["e1"][4] == "50.00 / 25.00"
+    assert command.endswith("--recorded")
