@@ -13,8 +13,8 @@ a record is not trained again: delete the record to retrain or rescore it. ``--r
 trains nothing and tables only the recorded runs (a dash where a seed has none), e.g. when
 seeds hold different variants. Each seed's step 1 is kept there too (``seedN/e1_step1``,
 e1's recipe and step 1): on a machine without e1's run directory every variant, e1 too,
-starts from it, so pairs trained on
-different machines still share their step 1 (each record names its step 1's digest).
+starts from it, so pairs trained on different machines still share their step 1 (each
+record names its step 1's digest).
 
 Paired statistics: per seed, every other variant is paired with that seed's ``e1``, or
 with its own 1-expert twin (``TWINS``, e.g. the stem-routed model with ``e1_stem_held``)
