@@ -4,6 +4,8 @@ For every seed and variant that ``benchmarks.expert_ablation`` finished under
 ``ROOT/SETTING``, the step-3 model (real-valued kernels) and the step-4 model (binary) are
 scored on the training images it trained on, as stored (no augmentation; the first
 ``train_limit`` of them if the recipe sets one), the validation split and the test split.
+Each variant is compared with its pair as in ``benchmarks.expert_ablation``: its own
+1-expert twin where that ran (the stem-routed model with ``e1_stem_held``), else ``e1``.
 Capacity that only fits shows as a train gain without a held-out one.
 
     python -m benchmarks.expert_fit --root runs/experts \\
@@ -13,12 +15,13 @@ Capacity that only fits shows as a train gain without a held-out one.
 from __future__ import annotations
 
 import argparse
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
-from benchmarks.expert_ablation import BASELINE
+from benchmarks.expert_ablation import BASELINE, twin_of
 from benchmarks.report import markdown_table, write_section
 from ebn_tf import data
 from ebn_tf.training import RunDir
@@ -59,31 +62,32 @@ def main() -> None:
     seeds = sorted(setting.glob("seed*"))
     if not seeds:
         parser.error(f"{setting} holds no seed directories of benchmarks.expert_ablation")
-    rows, diffs = [], {stage: [] for stage in STAGES}
+    rows, diffs = [], defaultdict(list)
     for seed_dir in seeds:
         runs = {v.name: RunDir(v) for v in sorted(seed_dir.iterdir()) if RunDir(v).finished}
         if BASELINE not in runs:
             continue
         for stage in STAGES:
-            base = scores(runs[BASELINE], stage)
-            for variant, run in runs.items():
-                score = base if variant == BASELINE else scores(run, stage)
+            score = {variant: scores(run, stage) for variant, run in runs.items()}
+            for variant in runs:
+                pair = twin_of(variant, list(runs))
                 if variant != BASELINE:
-                    diffs[stage].append([score[s] - base[s] for s in SPLITS])
+                    diffs[stage, variant].append(
+                        [score[variant][s] - score[pair][s] for s in SPLITS]
+                    )
                 rows.append(
-                    [seed_dir.name, stage, variant]
-                    + [f"{score[s]:.2f}" for s in SPLITS]
-                    + [f"{score[s] - base[s]:+.2f}" for s in SPLITS]
+                    [seed_dir.name, stage, variant, "-" if variant == BASELINE else pair]
+                    + [f"{score[variant][s]:.2f}" for s in SPLITS]
+                    + [f"{score[variant][s] - score[pair][s]:+.2f}" for s in SPLITS]
                 )
                 print(" | ".join(rows[-1]), flush=True)
-    header = ["seed", "stage", "variant", *SPLITS, *(f"{s} vs {BASELINE}" for s in SPLITS)]
+    header = ["seed", "stage", "variant", "paired with", *SPLITS, *(f"{s} vs pair" for s in SPLITS)]
     table = markdown_table(header, rows)
     print(table)
     gains = "; ".join(
-        f"{stage}: "
-        + ", ".join(f"{split} {d:+.2f}" for split, d in zip(SPLITS, np.mean(diffs[stage], 0)))
-        for stage in STAGES
-        if diffs[stage]
+        f"{variant}, {stage}: "
+        + ", ".join(f"{split} {d:+.2f}" for split, d in zip(SPLITS, np.mean(diff, 0)))
+        for (stage, variant), diff in diffs.items()
     )
     write_section(
         f"expert_fit_{args.setting}",
@@ -91,8 +95,8 @@ def main() -> None:
         "Top-1 % of each finished variant of the ablation, after step 3 (real-valued kernels) "
         "and step 4 (binary), on the training images the run trained on, as stored (no "
         "augmentation; the first `train_limit` when the recipe sets one), the "
-        "validation split and the test split. Mean difference of the expert variants from "
-        f"{BASELINE}, per stage: {gains}.\n\n" + table,
+        "validation split and the test split. Each variant against its pair (its own 1-expert "
+        f"twin where that ran, else {BASELINE}); mean difference over seeds: {gains}.\n\n" + table,
         f"python -m benchmarks.expert_fit --setting {args.setting} --root {args.root}",
     )
 
