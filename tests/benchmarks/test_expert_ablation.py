@@ -121,8 +121,8 @@ def test_recorded_tables_what_the_records_hold_and_trains_nothing(tmp_path, monk
     record(0, "e1", [1, 1, 0, 0])
     record(0, "e4_kernel_mix_clusters", [1, 1, 1, 0])
     record(1, "e1", [1, 0, 0, 0])
-    command = "--seeds 0,1 --recorded --variants e1,e4_kernel_mix_clusters,e1_stem_held"
-    monkeypatch.setattr("sys.argv", ["expert_ablation", *command.split()])
+    flags = "--seeds 0,1 --recorded --variants e1,e4_kernel_mix_clusters,e1_stem_held"
+    monkeypatch.setattr("sys.argv", ["expert_ablation", *flags.split()])
     expert_ablation.main()
     ((_, _, text, command),) = sections
     rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in text.splitlines()}
