@@ -281,22 +281,20 @@ def per_seed(values: list, text) -> str:
     return " / ".join("-" if value is None else text(value) for value in values)
 
 
-def paired_columns(pairs: list[McNemar | None], apart: list[bool]) -> list[str]:
-    """The margin over the pair with its 95% interval over the seeds that have the pair,
-    each seed's McNemar p and discordant counts (marked † where the two runs started from
-    different step 1 runs); dashes for e1 itself and for a seed without the pair."""
-    margins = [pair.margin for pair in pairs if pair is not None]
+def paired_columns(pairs: list[tuple[McNemar, bool] | None]) -> list[str]:
+    """From each seed's pair (its McNemar test, and whether the two runs started from
+    different step 1 runs): the margin with its 95% interval over the seeds that have the
+    pair, each seed's McNemar p and discordant counts (marked † where the step 1 runs
+    differ); dashes for e1 itself and for a seed without the pair."""
+    margins = [pair.margin for pair, _ in filter(None, pairs)]
     if not margins:
         return ["-", "-", "-"]
     mean, low, high = mean_interval(margins)
     interval = f"[{low:+.2f}, {high:+.2f}]" if len(margins) > 1 else "[1 seed: none]"
     return [
         f"{mean:+.2f} {interval}",
-        per_seed(pairs, lambda pair: f"{pair.p_value:.2g}"),
-        " / ".join(
-            "-" if pair is None else f"{pair.a_only}:{pair.b_only}{' †' if differ else ''}"
-            for pair, differ in zip(pairs, apart)
-        ),
+        per_seed(pairs, lambda pair: f"{pair[0].p_value:.2g}"),
+        per_seed(pairs, lambda pair: f"{pair[0].a_only}:{pair[0].b_only}{' †' if pair[1] else ''}"),
     ]
 
 
@@ -339,8 +337,7 @@ def main() -> None:
         )
     seeds = [int(seed) for seed in args.seeds.split(",")]
     results = {variant: [] for variant in variants}
-    pairs = {variant: [] for variant in variants}
-    apart = {variant: [] for variant in variants}  # the pair's step 1 runs differ
+    pairs = {variant: [] for variant in variants}  # (McNemar, step 1 runs differ) a seed
     for seed in seeds:
         records = {
             variant: RunRecord.load(record_path(args, seed, variant))
@@ -355,11 +352,9 @@ def main() -> None:
             twin = twin_of(variant, variants)
             if records[variant] is None or records[twin] is None:
                 pairs[variant].append(None)
-                apart[variant].append(False)
                 continue
             pair = mcnemar_exact(records[variant].correct, records[twin].correct)
-            pairs[variant].append(pair)
-            apart[variant].append(records[variant].step1 != records[twin].step1)
+            pairs[variant].append((pair, records[variant].step1 != records[twin].step1))
             print(
                 f"{variant} vs {twin} seed {seed}: margin {pair.margin:+.2f}, only "
                 f"{variant} {pair.a_only}, only {twin} {pair.b_only}, McNemar p "
@@ -385,7 +380,7 @@ def main() -> None:
                 per_seed(
                     runs, lambda r: f"{r.collapse[1]:.0f} ({r.collapse[0]})" if r.collapse else "-"
                 ),
-                *paired_columns(pairs[variant], apart[variant]),
+                *paired_columns(pairs[variant]),
             ]
         )
     header = [

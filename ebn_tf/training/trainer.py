@@ -272,10 +272,14 @@ class _Run:
         train_size = self.data_info.split_sizes["train"]
         return min(train_size, self.recipe.train_limit or train_size) // self.recipe.batch_size
 
+    def _start_run(self, stage: StageConfig) -> RunDir:
+        """The run that holds the stage ``stage`` starts from: its own or ``init_run``."""
+        return RunDir(stage.init_run) if stage.init_run else self.dir
+
     def _init_weights(self, stage: StageConfig) -> Path | None:
         if not stage.init_from:
             return None
-        run = RunDir(stage.init_run) if stage.init_run else self.dir
+        run = self._start_run(stage)
         init = run.weights(stage.init_from)
         if not init.exists():
             fix = (
@@ -351,8 +355,7 @@ class _Run:
         init = self._init_weights(stage)
         if init is None or not (stage.init_run or self.recipe.stage(stage.init_from).one_expert):
             return self._build(stage.model, init, stage)
-        run = RunDir(stage.init_run) if stage.init_run else self.dir
-        start = run.trained_model(stage.init_from)
+        start = self._start_run(stage).trained_model(stage.init_from)
         model = self._build(stage.model, stage=stage)
         layers.load_first_expert(model, start)
         return model
