@@ -54,6 +54,27 @@ class StopOnNaN(keras.callbacks.Callback):
             )
 
 
+class StageBackup(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` of one stage, whose failed restore names the fix: a backup
+    written by another model (an older ebn_tf, another config) cannot be resumed."""
+
+    def __init__(self, stage: str, backup_dir: Path):
+        # BackupAndRestore keeps the directory in ``backup_dir``, as a string.
+        super().__init__(str(backup_dir), delete_checkpoint=False)
+        self.stage = stage
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except ValueError as error:
+            raise ValueError(
+                f"Stage {self.stage!r} cannot resume from its backup {self.backup_dir}: "
+                f"{error} A backup written by another model (an older ebn_tf version, "
+                f"another config) cannot be resumed. Fix: delete {self.backup_dir}; the same "
+                "command then trains the stage from its start."
+            ) from error
+
+
 def fit_verbosity(verbose) -> int:
     """Keras' ``verbose`` for ``fit``: ``"auto"`` gives the per-step progress bar on a
     terminal or in a notebook, and one line per epoch elsewhere (CI logs, ``> file``,
@@ -423,7 +444,7 @@ class _Run:
         # allows for (TensorBoard then shows it twice, at the same step). The backup is
         # dropped by RunDir.commit_stage, once the stage's results are written.
         # EpochRecord follows the backup it counts.
-        callbacks.append(keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False))
+        callbacks.append(StageBackup(stage.name, backup))
         if self.chief:
             callbacks.append(EpochRecord(backup, resumed))
         return callbacks

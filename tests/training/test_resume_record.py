@@ -1,10 +1,12 @@
 """Where a stage resumes comes from our own record of its backup, exact across kills."""
 
 import json
+import shutil
 
 import pytest
 
 from ebn_tf.training import RunDir, train, trainer
+from ebn_tf.training.recipe import StageConfig
 from tests.harness import TWO_STEPS, small_recipe
 from tests.training.test_trainer import Killed, epochs_logged
 
@@ -58,3 +60,29 @@ def test_kills_between_the_backup_and_its_record_resume_at_the_backed_up_epoch(
     assert epochs_logged(stage_dir) == [0, 1, 2]
     assert RunDir(tmp_path).stage_result("step1").epochs == 3
     assert not backup.exists()
+
+
+def test_a_backup_of_another_model_names_the_fix_and_the_stage_restarts_once_it_is_gone(
+    fmnist_data_dir, tmp_path, monkeypatch
+):
+    recipe = small_recipe("distill=false", "step1_epochs=2", *TWO_STEPS)
+    backup = tmp_path / "step1" / "backup"
+    # An older ebn_tf built step 1 with every expert; killed after its first epoch.
+    with monkeypatch.context() as older:
+        older.setattr(StageConfig, "built_config", lambda self, config: config)
+        kill_after_backup(older, "step1", 0)
+        with pytest.raises(Killed):
+            train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
+    assert trainer._backed_up_epochs(backup, tmp_path / "step1" / "metrics.csv") == 1
+
+    with pytest.raises(ValueError, match=f"Fix: delete {backup}; the same command"):
+        train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
+
+    shutil.rmtree(backup)
+    kill_after_backup(monkeypatch, "step3", 0)
+    with pytest.raises(Killed):
+        train(recipe, tmp_path, "one_device", fmnist_data_dir, verbose=0)
+    # Step 1 trained again from its start, with one expert, its epochs logged once.
+    assert RunDir(tmp_path).stage_result("step1").epochs == 2
+    assert epochs_logged(tmp_path / "step1") == [0, 1]
+    assert RunDir(tmp_path).model("step1").get_layer("stage1_block1_conv1").num_experts == 1
