@@ -27,7 +27,9 @@ seed).
 
 Collapse: each run's most collapsed gated layer at step 4's end, the share of the
 validation images its busiest expert takes (``usage_top_share`` of ``ExpertUsageLog``, the
-last row of ``step4/metrics.csv``).
+last row of ``step4/metrics.csv``). Routing: the gates' usage entropy at the end of steps 3
+and 4 (mean of the gated layers, bits) and how many images change expert an epoch in
+step 3 (``route_changes``, mean of the layers and epochs); each record keeps them per layer.
 
     python -m benchmarks.expert_ablation --variants e1,e4_partition,e4_kernel_mix
     python -m benchmarks.expert_ablation --recipe fmnist_experts --variants e1,e4_kernel_mix \\
@@ -173,6 +175,7 @@ def finished_record(args, seed: int, variant: str) -> RunRecord:
         step3=100 * summary.stage("step3").val_accuracy,
         minutes=summary.seconds / 60,
         collapse=most_collapsed(run),
+        gates=gate_behaviour(run),
         correct=correct,
         recipe=json.loads(RunDir(run).recipe_file.read_text()),
         step1=file_digest(step1.weights("step1")),
@@ -274,6 +277,34 @@ def most_collapsed(path: Path) -> tuple[str, float] | None:
         if key.startswith("usage_top_share/")
     }
     return max(shares.items(), key=lambda item: item[1]) if shares else None
+
+
+def gate_behaviour(path: Path) -> dict | None:
+    """Per stage (steps 3 and 4), each gated layer's usage entropy at the stage's end (bits)
+    and its mean share of images that changed expert an epoch (%), as ``RunRecord.gates``
+    keeps them; None for a run without gates."""
+    behaviour = {}
+    for stage in ("step3", "step4"):
+        with RunDir(path).metrics_file(stage).open() as file:
+            rows = list(csv.DictReader(file))
+        layers = [
+            k.removeprefix("usage_entropy/") for k in rows[-1] if k.startswith("usage_entropy/")
+        ]
+        if not layers:
+            return None
+        behaviour[stage] = {
+            "entropy": {layer: float(rows[-1][f"usage_entropy/{layer}"]) for layer in layers},
+            "route_changes": {
+                layer: 100 * float(np.mean([float(row[f"route_changes/{layer}"]) for row in rows]))
+                for layer in layers
+            },
+        }
+    return behaviour
+
+
+def layers_mean(gates: dict, stage: str, metric: str) -> float:
+    """The mean over the gated layers of one recorded ``RunRecord.gates`` metric."""
+    return float(np.mean(list(gates[stage][metric].values())))
 
 
 def per_seed(values: list, text) -> str:
@@ -380,6 +411,25 @@ def main() -> None:
                 per_seed(
                     runs, lambda r: f"{r.collapse[1]:.0f} ({r.collapse[0]})" if r.collapse else "-"
                 ),
+                per_seed(
+                    runs,
+                    lambda r: (
+                        "-"
+                        if r.gates is None
+                        else " → ".join(
+                            f"{layers_mean(r.gates, stage, 'entropy'):.2f}"
+                            for stage in ("step3", "step4")
+                        )
+                    ),
+                ),
+                per_seed(
+                    runs,
+                    lambda r: (
+                        "-"
+                        if r.gates is None
+                        else f"{layers_mean(r.gates, 'step3', 'route_changes'):.1f}"
+                    ),
+                ),
                 *paired_columns(pairs[variant]),
             ]
         )
@@ -392,6 +442,8 @@ def main() -> None:
         "step 3 val % (mean)",
         "minutes per seed",
         "most collapsed layer, step 4: busiest expert % per seed",
+        "usage entropy, bits (2: even over 4), end of step 3 → step 4, mean of layers, per seed",
+        "images changing expert an epoch in step 3, % (mean of layers), per seed",
         "margin vs its pair [95% CI]",
         "McNemar p per seed",
         "only it : only its pair right, per seed",
@@ -415,7 +467,10 @@ def main() -> None:
         "one seed); McNemar's exact two-sided p of each seed's pair (the noise of the finite "
         "test set for those two trained models, not between seeds), from the images only "
         "one of the two gets right (variant : its pair; † where the two started from "
-        "different step 1 runs, trained again on another machine). Runs are read from their "
+        "different step 1 runs, trained again on another machine). Routing from each run's "
+        "metrics.csv (the validation images each epoch): usage entropy at the end of steps 3 "
+        "and 4 and the share of images sent to another expert than at the previous epoch's "
+        "end; a dash for a run without gates. Runs are read from their "
         "records (`benchmarks/records`)"
         + ("; only recorded runs are tabled, a dash where a seed has none" if args.recorded else "")
         + ".\n\n"

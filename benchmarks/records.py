@@ -59,6 +59,11 @@ class RunRecord:
             that trains step 1): two runs with the same one shared their step 1.
         commit: the commit of the checkout that recorded it (a run resumed across
             checkouts was trained partly by others).
+        gates: how its gates routed in steps 3 and 4 (``{"step3": ..., "step4": ...}``),
+            from the run's ``metrics.csv``: per gated layer, the usage entropy at the
+            stage's end in bits (``entropy``) and the share of the validation images that
+            changed expert an epoch, in % and averaged over the stage's epochs
+            (``route_changes``); None for a run without gates.
     """
 
     test: float
@@ -69,6 +74,7 @@ class RunRecord:
     recipe: dict = field(repr=False)
     step1: str
     commit: str = field(default_factory=current_commit)
+    gates: dict | None = None
 
     def save(self, path: Path) -> None:
         fields = asdict(self)

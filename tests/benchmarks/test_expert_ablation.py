@@ -44,6 +44,7 @@ def fake_training(tmp_path, monkeypatch):
     monkeypatch.setattr(expert_ablation, "train_until", train_until)
     monkeypatch.setattr(expert_ablation, "rescored_correct", lambda run: np.arange(4) > 0)
     monkeypatch.setattr(expert_ablation, "most_collapsed", lambda run: None)
+    monkeypatch.setattr(expert_ablation, "gate_behaviour", lambda run: None)
     args = argparse.Namespace(
         recipe="fmnist_proxy",
         override=[],
@@ -101,6 +102,25 @@ def test_a_seed_without_any_step1_trains_it_alone_first(fake_training):
     assert (expert_ablation.step1_record(args, 1) / "step1" / "final.weights.h5").exists()
 
 
+def test_gate_behaviour_reads_each_layers_usage_from_the_stages_metrics(tmp_path):
+    run = expert_ablation.RunDir(tmp_path)
+    for stage, rows in {
+        "step3": ["0.9,1.2,0.5,2.0,0.3", "0.95,1.6,0.1,1.9,0.2"],
+        "step4": ["0.96,1.5,0.0,1.8,0.1", "0.97,1.4,0.0,1.7,0.0"],
+    }.items():
+        run.stage_dir(stage).mkdir(parents=True)
+        header = "val_accuracy,usage_entropy/a,route_changes/a,usage_entropy/b,route_changes/b"
+        run.metrics_file(stage).write_text("\n".join([header, *rows]) + "\n")
+    behaviour = expert_ablation.gate_behaviour(tmp_path)
+    assert behaviour["step3"]["entropy"] == {"a": 1.6, "b": 1.9}  # at the stage's end
+    assert behaviour["step3"]["route_changes"] == pytest.approx({"a": 30.0, "b": 25.0})
+    assert behaviour["step4"]["entropy"] == {"a": 1.4, "b": 1.7}
+    assert behaviour["step4"]["route_changes"] == pytest.approx({"a": 0.0, "b": 5.0})
+    for stage in ("step3", "step4"):  # a run without gates logs no usage
+        run.metrics_file(stage).write_text("val_accuracy\n0.9\n")
+    assert expert_ablation.gate_behaviour(tmp_path) is None
+
+
 def test_recorded_tables_what_the_records_hold_and_trains_nothing(tmp_path, monkeypatch):
     """Seed 0 has both runs, seed 1 only e1: the table pairs seed 0 alone and shows a dash
     for seed 1's missing run, and no run is trained."""
@@ -112,14 +132,22 @@ def test_recorded_tables_what_the_records_hold_and_trains_nothing(tmp_path, monk
         recipe="fmnist_proxy", override=[], model_override=[], step1_root=None
     )
 
-    def record(seed, variant, correct):
+    def record(seed, variant, correct, gates=None):
         correct = np.array(correct, bool)
-        RunRecord(100 * correct.mean(), 90.0, 50.0, None, correct, {}, "digest").save(
+        RunRecord(100 * correct.mean(), 90.0, 50.0, None, correct, {}, "digest", gates=gates).save(
             expert_ablation.record_path(args, seed, variant)
         )
 
+    def stage(entropies, changes):
+        layers = ["conv1", "conv2"]
+        return {
+            "entropy": dict(zip(layers, entropies)),
+            "route_changes": dict(zip(layers, changes)),
+        }
+
+    gates = {"step3": stage([2.0, 1.0], [30.0, 10.0]), "step4": stage([1.5, 0.5], [5.0, 1.0])}
     record(0, "e1", [1, 1, 0, 0])
-    record(0, "e4_kernel_mix_clusters", [1, 1, 1, 0])
+    record(0, "e4_kernel_mix_clusters", [1, 1, 1, 0], gates)
     record(1, "e1", [1, 0, 0, 0])
     flags = "--seeds 0,1 --recorded --variants e1,e4_kernel_mix_clusters,e1_stem_held"
     monkeypatch.setattr("sys.argv", ["expert_ablation", *flags.split()])
@@ -129,6 +157,7 @@ def test_recorded_tables_what_the_records_hold_and_trains_nothing(tmp_path, monk
     assert "e1_stem_held" not in rows  # no seed recorded: left out
     e4 = rows["e4_kernel_mix_clusters"]
     assert e4[2] == "75.00" and e4[4] == "75.00 / -"  # the mean of the seeds recorded
-    assert e4[8] == "+25.00 [1 seed: none]" and e4[10].startswith("1:0 / -")
-    assert rows["e1"][4] == "50.00 / 25.00"
+    assert e4[8:10] == ["1.50 → 1.00 / -", "20.0 / -"]  # layers' means; no run on seed 1
+    assert e4[10] == "+25.00 [1 seed: none]" and e4[12].startswith("1:0 / -")
+    assert rows["e1"][4] == "50.00 / 25.00" and rows["e1"][8:10] == ["- / -", "- / -"]
     assert command.endswith("--recorded")
