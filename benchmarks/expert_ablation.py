@@ -307,6 +307,19 @@ def layers_mean(gates: dict, stage: str, metric: str) -> float:
     return float(np.mean(list(gates[stage][metric].values())))
 
 
+def routing_columns(runs: list[RunRecord | None]) -> list[str]:
+    """Per seed: the usage entropy at the end of step 3 → step 4 and the images changing
+    expert an epoch in step 3 (means of the gated layers); a dash for a run without gates."""
+    gated = [None if run is None else run.gates for run in runs]
+    return [
+        per_seed(
+            gated,
+            lambda g: " → ".join(f"{layers_mean(g, s, 'entropy'):.2f}" for s in ("step3", "step4")),
+        ),
+        per_seed(gated, lambda g: f"{layers_mean(g, 'step3', 'route_changes'):.1f}"),
+    ]
+
+
 def per_seed(values: list, text) -> str:
     """``text(value)`` of each seed's value, a dash for a seed without one."""
     return " / ".join("-" if value is None else text(value) for value in values)
@@ -411,25 +424,7 @@ def main() -> None:
                 per_seed(
                     runs, lambda r: f"{r.collapse[1]:.0f} ({r.collapse[0]})" if r.collapse else "-"
                 ),
-                per_seed(
-                    runs,
-                    lambda r: (
-                        "-"
-                        if r.gates is None
-                        else " → ".join(
-                            f"{layers_mean(r.gates, stage, 'entropy'):.2f}"
-                            for stage in ("step3", "step4")
-                        )
-                    ),
-                ),
-                per_seed(
-                    runs,
-                    lambda r: (
-                        "-"
-                        if r.gates is None
-                        else f"{layers_mean(r.gates, 'step3', 'route_changes'):.1f}"
-                    ),
-                ),
+                *routing_columns(runs),
                 *paired_columns(pairs[variant]),
             ]
         )
