@@ -28,7 +28,9 @@ fields (``e4_clusters_stem_routed``: one decision an image in its deployable for
 but for ``RECENTRED`` ones, whose gates move back between clusters of their input
 after each epoch; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
-interrupted run resumes at its last finished stage.
+interrupted run resumes at its last finished stage. Each finished variant's epoch rows are
+kept in ``benchmarks/records/expert_capacity`` with the settings that made them: a recorded
+variant is never trained again, on any machine (its run directory is not needed).
 
     python -m benchmarks.expert_capacity --sizes 8192 --epochs 12 --seeds 0,1,2 \\
         --variants e1,e4,e4_sigmoid_release --root runs/capacity
@@ -45,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
+from benchmarks import records
 from benchmarks.report import markdown_table, write_section
 from ebn_tf import data, layers, models
 from ebn_tf._keras import keras, tf
@@ -96,6 +99,9 @@ ROUTE_MODES = (*FIXED_ROUTES, "shared_routes")
 PLOT_NAME = "expert_capacity{}.png"
 USAGE_IMAGES = 1024
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "analysis"
+RECORDS = records.RECORDS / "expert_capacity"
+# The flags a record's rows depend on besides its path (model, size, seed, variant, --freeze).
+SETTINGS = ("model_overrides", "epochs", "batch_size", "learning_rate", "fit_images")
 
 
 def memorise_set(size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,6 +134,7 @@ class Run:
     def __init__(self, args, size: int, seed: int):
         self.args, self.size, self.seed = args, size, seed
         self.dir = Path(args.root) / f"{args.model}_{size}" / f"seed{seed}"
+        self.record_dir = RECORDS / f"{args.model}_{size}" / f"seed{seed}"
         self.images, self.labels = memorise_set(size, seed)
         self.steps = args.epochs * (size // args.batch_size)
 
@@ -211,20 +218,56 @@ class Run:
         fields = {**COMMON, **VARIANTS[variant]}
         return models.build(self.args.model, **fields, **json.loads(self.args.model_overrides))
 
+    @functools.cached_property
     def step1(self):
+        """The seed's shared 1-expert step 1, trained (or read back) when first needed."""
         model = self._build(BASELINE)
         layers.set_forced_expert(model, 0)
         layers.set_binary_weights(model, False)
         self._train(model, self.dir / "step1", 1000 * self.seed)
         return model
 
-    def variant(self, variant: str, step1, stages) -> tuple[dict[str, list[dict]], float]:
-        """Steps 3 and 4 of ``variant`` from the shared step 1: each stage's epoch rows, and
-        the mean share of images whose expert differs between training and inference
-        routing after step 3 (0 for 1 expert: nothing to choose)."""
+    def variant(self, variant: str, stages) -> tuple[dict[str, list[dict]], float]:
+        """Steps 3 and 4 of ``variant`` from the shared step 1: each stage's epoch rows
+        (metric: float; a metric an epoch did not log is left out), and the mean share of
+        images whose expert differs between training and inference routing after step 3
+        (0 for 1 expert: nothing to choose). Read from its record if it has ``stages``,
+        else trained (or read back from the run directory) and recorded.
+
+        Raises:
+            ValueError: its record was made with other settings.
+        """
+        path = self.record_dir / f"{variant}{frozen_suffix(self.args.freeze)}.json"
+        settings = {name: getattr(self.args, name) for name in SETTINGS}
+        if path.exists():
+            record = json.loads(path.read_text())
+            if record["settings"] != settings:
+                raise ValueError(
+                    f"The record {path} was made with {record['settings']}, not this run's "
+                    f"{settings}. Fix: run with its settings, or delete it to train anew."
+                )
+            if set(stages) <= set(record["stages"]):
+                return {stage: record["stages"][stage] for stage in stages}, record["routing"]
+        rows, routing = self._trained(variant, stages)
+        rows = {
+            stage: [{k: float(v) for k, v in row.items() if v != ""} for row in epochs]
+            for stage, epochs in rows.items()
+        }
+        record = {
+            "settings": settings,
+            "stages": rows,
+            "routing": routing,
+            "commit": records.current_commit(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(record, indent=1) + "\n")
+        return rows, routing
+
+    def _trained(self, variant: str, stages) -> tuple[dict[str, list[dict]], float]:
+        """``variant``'s stage rows and routing difference, trained or read back."""
         tf.keras.utils.set_random_seed(1000 * self.seed + 1)  # the gate's initial weights
         model = self._build(variant)
-        layers.load_first_expert(model, step1)
+        layers.load_first_expert(model, self.step1)
         layers.set_binary_weights(model, False)
         layers.hold_stem(model)
         if VARIANTS[variant].get("gate_initializer") == CLUSTERS:
@@ -435,9 +478,8 @@ def main() -> None:
         routings = {v: [] for v in variants}
         for seed in seeds:
             run = Run(args, size, seed)
-            step1 = run.step1()
             for variant in variants:
-                rows_by_stage, routing = run.variant(variant, step1, stages)
+                rows_by_stage, routing = run.variant(variant, stages)
                 routings[variant].append(routing)
                 for stage in stages:
                     finals[variant][stage].append(100 * float(rows_by_stage[stage][-1]["fit"]))

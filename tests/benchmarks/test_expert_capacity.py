@@ -1,9 +1,11 @@
 """The capacity benchmark's routing modes: fixed routes replace every gate, so each image
 goes to the experts its codes name; shared routes send it, in every layer, to the expert
-the first gate picks."""
+the first gate picks. Its records: a recorded variant is not trained again."""
 
 import numpy as np
+import pytest
 
+from benchmarks import expert_capacity
 from benchmarks.expert_capacity import FixedRoutes, share_first_routes
 from ebn_tf import layers, models
 from ebn_tf._keras import tf
@@ -56,3 +58,37 @@ def test_shared_routes_send_each_image_to_its_first_gates_expert_in_every_layer(
     assert all(grad is None for grad in grads[1:])
     # Routes that differ between images, so the comparison above tells them apart.
     assert len(set(routes)) > 1 and not np.allclose(forced[0], forced[1], atol=1e-3)
+
+
+def test_a_recorded_variant_is_tabled_without_training_once_its_runs_are_gone(
+    tmp_path, monkeypatch
+):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (256, 28, 28, 1)).astype("float32")
+    labels = rng.integers(0, 10, 256)
+    monkeypatch.setattr(expert_capacity, "memorise_set", lambda size, seed: (images, labels))
+    monkeypatch.setattr(expert_capacity, "RECORDS", tmp_path / "records")
+    monkeypatch.setattr(expert_capacity, "DOCS", tmp_path / "docs")
+    sections = []
+    monkeypatch.setattr(expert_capacity, "write_section", lambda *s: sections.append(s))
+    flags = (
+        f"--model tiny --sizes 256 --seeds 0 --variants e1,e4 --epochs 1 --batch_size 64 "
+        f"--fit_images 128 --stages step3 --root {tmp_path / 'runs'}"
+    )
+    monkeypatch.setattr("sys.argv", ["expert_capacity", *flags.split()])
+    expert_capacity.main()
+    record = tmp_path / "records" / "tiny_256" / "seed0" / "e4.json"
+    assert record.exists() and (tmp_path / "runs" / "tiny_256" / "seed0" / "e4").is_dir()
+
+    # Another machine: no run directories, nothing may train, the same table.
+    (tmp_path / "runs").rename(tmp_path / "gone")
+    monkeypatch.setattr(expert_capacity.Run, "_train", pytest.fail)
+    expert_capacity.main()
+    assert sections[1] == sections[0]
+    assert "| 256 | e4 |" in sections[0][2]
+    assert not (tmp_path / "runs").exists()
+
+    # A record of other settings is not passed off as this run's.
+    monkeypatch.setattr("sys.argv", ["expert_capacity", *flags.split(), "--epochs", "2"])
+    with pytest.raises(ValueError, match=r"e1\.json was made with .*Fix: run with its settings"):
+        expert_capacity.main()
