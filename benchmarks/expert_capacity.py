@@ -51,6 +51,7 @@ from benchmarks import records
 from benchmarks.report import markdown_table, write_section
 from ebn_tf import data, layers, models
 from ebn_tf._keras import keras, tf
+from ebn_tf.analysis.paired import mean_interval
 from ebn_tf.analysis.usage import training_routing_changes
 from ebn_tf.layers.gate import CLUSTERS
 from ebn_tf.outputs import write_atomic
@@ -401,6 +402,14 @@ def frozen_suffix(frozen: list[str]) -> str:
     return "".join(f"_frozen_{part}" for part in FREEZABLE if part in frozen)
 
 
+def seed_margin(fits: list[float], baseline: list[float]) -> str:
+    """The mean over seeds of a variant's fit minus e1's of the same seed (same step 1),
+    with its Student-t 95% interval when more than one seed ran."""
+    margins = np.subtract(fits, baseline)
+    mean, low, high = mean_interval(margins)
+    return f"{mean:+.2f}" + (f" [{low:+.2f}, {high:+.2f}]" if len(margins) > 1 else "")
+
+
 def layer_mean(row: dict, metric: str) -> float:
     """Mean of ``metric/LAYER`` over the gated layers of one epoch's row; nan if none."""
     values = [float(v) for k, v in row.items() if k.startswith(f"{metric}/") and v != ""]
@@ -495,14 +504,13 @@ def main() -> None:
                     + ", ".join(f"{s} {finals[variant][s][-1]:.2f}" for s in stages),
                     flush=True,
                 )
-        base = {stage: np.mean(finals[BASELINE][stage]) for stage in stages}
         for variant in variants:
             cells = []
             for stage in stages:
                 fits = finals[variant][stage]
                 cells += [
                     f"{np.mean(fits):.2f}",
-                    f"{np.mean(fits) - base[stage]:+.2f}",
+                    seed_margin(fits, finals[BASELINE][stage]),
                     " / ".join(f"{f:.1f}" for f in fits),
                 ]
             rows.append(
@@ -518,7 +526,7 @@ def main() -> None:
     header = [
         "images",
         "variant",
-        *(f"{c} {s}" for s in stages for c in ("fit %,", "vs e1,", "per seed,")),
+        *(f"{c} {s}" for s in stages for c in ("fit %,", "vs e1 [95% CI],", "per seed,")),
         "gate entropy, end of step 3 (bits of 2)",
         "route changes per epoch, step 3 (%)",
         "routing differs, training vs inference, end of step 3 (%)",
@@ -548,7 +556,9 @@ def main() -> None:
         "weights; step 4: binary weights, from step 3), batch "
         f"{args.batch_size}, Adam {args.learning_rate} /10 at half and three quarters, no "
         f"weight decay; seeds {seeds}; every variant from the seed's shared 1-expert step 1 "
-        f"({args.epochs} epochs). Chance is 10%. Variants' fields: `{json.dumps(fields)}`"
+        f"({args.epochs} epochs). Chance is 10%. vs e1: the mean over seeds of each seed's "
+        "difference from e1 (the same step 1), with a Student-t 95% interval over seeds. "
+        f"Variants' fields: `{json.dumps(fields)}`"
         + (
             f"; {sorted(RECENTRED & set(variants))} also recentre their gates on k-means "
             "clusters of their input after each epoch (`GateRecentring` on "
