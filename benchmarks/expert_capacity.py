@@ -410,6 +410,13 @@ def seed_margin(fits: list[float], baseline: list[float]) -> str:
     return f"{mean:+.2f}" + (f" [{low:+.2f}, {high:+.2f}]" if len(margins) > 1 else "")
 
 
+def gate_cell(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    """The mean over seeds of a gate measure, or "-" when no seed has one (1 expert has no
+    gate; fixed routes are not the gates')."""
+    values = [scale * v for v in values if not np.isnan(v)]
+    return f"{np.mean(values):.{digits}f}" if values else "-"
+
+
 def layer_mean(row: dict, metric: str) -> float:
     """Mean of ``metric/LAYER`` over the gated layers of one epoch's row; nan if none."""
     values = [float(v) for k, v in row.items() if k.startswith(f"{metric}/") and v != ""]
@@ -518,9 +525,9 @@ def main() -> None:
                     size,
                     variant,
                     *cells,
-                    f"{np.nanmean(entropies[variant]):.2f}",
-                    f"{100 * np.nanmean(drifts[variant]):.1f}",
-                    f"{100 * np.nanmean(routings[variant]):.1f}",
+                    gate_cell(entropies[variant], digits=2),
+                    gate_cell(drifts[variant], scale=100),
+                    gate_cell(routings[variant], scale=100),
                 ]
             )
     header = [

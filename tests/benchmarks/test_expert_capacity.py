@@ -86,6 +86,8 @@ def test_a_recorded_variant_is_tabled_without_training_once_its_runs_are_gone(
     expert_capacity.main()
     assert sections[1] == sections[0]
     assert "| 256 | e4 |" in sections[0][2]
+    e1_row = next(line for line in sections[0][2].splitlines() if "| 256 | e1 |" in line)
+    assert e1_row.endswith("| - | - | 0.0 |")  # no gate: no entropy, no route changes
     assert not (tmp_path / "runs").exists()
 
     # A record of other settings is not passed off as this run's.
