@@ -127,9 +127,12 @@ def test_switch_case_becomes_a_custom_op_the_interpreter_cannot_run():
 
 def test_indirect_bgemm_in_an_if_branch_is_right_on_its_first_run_only():
     model, flatbuffer, _ = converted(Conditional())
-    first, *later = runs(flatbuffer, indirect_bgemm=True)
+    first, *later = runs(flatbuffer, indirect_bgemm=True, times=6)
     np.testing.assert_array_equal(first, model(IMAGE).numpy())
-    assert all(np.abs(output - first).max() > 1 for output in later), (
+    # A later run computes from memory the first one left: wrong by about 100 in 40 of 40
+    # later runs here, but a CI run once saw a later run come out right. Any wrong one
+    # shows the bug is still there.
+    assert any(np.abs(output - first).max() > 1 for output in later), (
         "LCE's indirect BGEMM kernel now repeats an IF branch correctly: the export could "
         "use it (and grouped binary convs) again"
     )
