@@ -53,9 +53,9 @@ import numpy as np
 
 import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
 from benchmarks.records import RECORDS, RunRecord, file_digest
-from benchmarks.report import markdown_table, write_section
+from benchmarks.report import margin_cell, markdown_table, write_section
 from ebn_tf import data
-from ebn_tf.analysis.paired import McNemar, mcnemar_exact, mean_interval, predictions_correct
+from ebn_tf.analysis.paired import McNemar, mcnemar_exact, predictions_correct
 from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.training import RunDir, RunSummary, get_recipe, train, train_until
 
@@ -333,10 +333,8 @@ def paired_columns(pairs: list[tuple[McNemar, bool] | None]) -> list[str]:
     margins = [pair.margin for pair, _ in filter(None, pairs)]
     if not margins:
         return ["-", "-", "-"]
-    mean, low, high = mean_interval(margins)
-    interval = f"[{low:+.2f}, {high:+.2f}]" if len(margins) > 1 else "[1 seed: none]"
     return [
-        f"{mean:+.2f} {interval}",
+        margin_cell(margins),
         per_seed(pairs, lambda pair: f"{pair[0].p_value:.2g}"),
         per_seed(pairs, lambda pair: f"{pair[0].a_only}:{pair[0].b_only}{' †' if pair[1] else ''}"),
     ]

@@ -48,10 +48,9 @@ import numpy as np
 
 import ebn_tf  # noqa: F401  (binds legacy Keras before TensorFlow)
 from benchmarks import records
-from benchmarks.report import markdown_table, write_section
+from benchmarks.report import margin_cell, markdown_table, write_section
 from ebn_tf import data, layers, models
 from ebn_tf._keras import keras, tf
-from ebn_tf.analysis.paired import mean_interval
 from ebn_tf.analysis.usage import training_routing_changes
 from ebn_tf.layers.gate import CLUSTERS
 from ebn_tf.outputs import write_atomic
@@ -405,9 +404,7 @@ def frozen_suffix(frozen: list[str]) -> str:
 def seed_margin(fits: list[float], baseline: list[float]) -> str:
     """The mean over seeds of a variant's fit minus e1's of the same seed (same step 1),
     with its Student-t 95% interval when more than one seed ran."""
-    margins = np.subtract(fits, baseline)
-    mean, low, high = mean_interval(margins)
-    return f"{mean:+.2f}" + (f" [{low:+.2f}, {high:+.2f}]" if len(margins) > 1 else "")
+    return margin_cell(list(np.subtract(fits, baseline)))
 
 
 def gate_cell(values: list[float], scale: float = 1.0, digits: int = 1) -> str:

@@ -8,8 +8,16 @@ from datetime import date
 from pathlib import Path
 
 from ebn_tf._keras import tf
+from ebn_tf.analysis.paired import mean_interval
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
+
+
+def margin_cell(margins: list[float]) -> str:
+    """The mean of per-seed margins with its Student-t 95% interval over the seeds."""
+    mean, low, high = mean_interval(margins)
+    interval = f"[{low:+.2f}, {high:+.2f}]" if len(margins) > 1 else "[1 seed: none]"
+    return f"{mean:+.2f} {interval}"
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -99,4 +99,4 @@ def test_a_recorded_variant_is_tabled_without_training_once_its_runs_are_gone(
 def test_the_margin_over_e1_pairs_each_seed_with_its_own_e1():
     # Seeds 0-1: e1 fits 33.1 / 29.2, the variant 30.2 / 25.8: paired, -2.9 and -3.4.
     assert expert_capacity.seed_margin([30.2, 25.8], [33.1, 29.2]) == "-3.15 [-6.33, +0.03]"
-    assert expert_capacity.seed_margin([30.2], [33.1]) == "-2.90"
+    assert expert_capacity.seed_margin([30.2], [33.1]) == "-2.90 [1 seed: none]"
