@@ -29,8 +29,11 @@ but for ``RECENTRED`` ones, whose gates move back between clusters of their inpu
 after each epoch; every one runs the released gate gradient (``kernel_mix``) and no
 weight decay (it would cap what is stored). Finished stages are read back; an
 interrupted run resumes at its last finished stage. Each finished variant's epoch rows are
-kept in ``benchmarks/records/expert_capacity`` with the settings that made them: a recorded
-variant is never trained again, on any machine (its run directory is not needed).
+kept in ``benchmarks/records/expert_capacity`` with the settings that made them and the
+digest of the step 1 it started from: a recorded variant is never trained again, on any
+machine (its run directory is not needed). A variant trained later for a recorded seed
+whose step 1 is gone starts from a step 1 trained again, so its table cell is marked † where
+that step 1 differs from its e1's: not a pair.
 
     python -m benchmarks.expert_capacity --sizes 8192 --epochs 12 --seeds 0,1,2 \\
         --variants e1,e4,e4_sigmoid_release --root runs/capacity
@@ -227,12 +230,14 @@ class Run:
         self._train(model, self.dir / "step1", 1000 * self.seed)
         return model
 
-    def variant(self, variant: str, stages) -> tuple[dict[str, list[dict]], float]:
-        """Steps 3 and 4 of ``variant`` from the shared step 1: each stage's epoch rows
-        (metric: float; a metric an epoch did not log is left out), and the mean share of
-        images whose expert differs between training and inference routing after step 3
-        (0 for 1 expert: nothing to choose). Read from its record if it has ``stages``,
-        else trained (or read back from the run directory) and recorded.
+    def variant(self, variant: str, stages) -> dict:
+        """Steps 3 and 4 of ``variant`` from the shared step 1, as its record: each
+        stage's epoch rows (``stages``, metric: float; a metric an epoch did not log is left
+        out), the mean share of images whose expert differs between training and inference
+        routing after step 3 (``routing``, 0 for 1 expert: nothing to choose) and the
+        ``file_digest`` of the step 1 weights it started from (``step1``, None in records
+        older than it). Read from its record if it has ``stages``, else trained (or read
+        back from the run directory) and recorded.
 
         Raises:
             ValueError: its record was made with other settings.
@@ -247,21 +252,21 @@ class Run:
                     f"{settings}. Fix: run with its settings, or delete it to train anew."
                 )
             if set(stages) <= set(record["stages"]):
-                return {stage: record["stages"][stage] for stage in stages}, record["routing"]
+                return {"step1": None, **record}
         rows, routing = self._trained(variant, stages)
-        rows = {
-            stage: [{k: float(v) for k, v in row.items() if v != ""} for row in epochs]
-            for stage, epochs in rows.items()
-        }
         record = {
             "settings": settings,
-            "stages": rows,
+            "stages": {
+                stage: [{k: float(v) for k, v in row.items() if v != ""} for row in epochs]
+                for stage, epochs in rows.items()
+            },
             "routing": routing,
+            "step1": records.file_digest(self.dir / "step1" / "final.weights.h5"),
             "commit": records.current_commit(),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(record, indent=1) + "\n")
-        return rows, routing
+        return record
 
     def _trained(self, variant: str, stages) -> tuple[dict[str, list[dict]], float]:
         """``variant``'s stage rows and routing difference, trained or read back."""
@@ -403,8 +408,8 @@ def frozen_suffix(frozen: list[str]) -> str:
 
 def seed_margin(fits: list[float], baseline: list[float]) -> str:
     """The mean over seeds of a variant's fit minus e1's of the same seed (same step 1),
-    with its Student-t 95% interval when more than one seed ran."""
-    return margin_cell(list(np.subtract(fits, baseline)))
+    with its Student-t 95% interval when more than one seed ran; "-" with no seed."""
+    return margin_cell(list(np.subtract(fits, baseline))) if len(fits) else "-"
 
 
 def gate_cell(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
@@ -489,11 +494,16 @@ def main() -> None:
         entropies = {v: [] for v in variants}
         drifts = {v: [] for v in variants}
         routings = {v: [] for v in variants}
+        unpaired = {v: [] for v in variants}
         for seed in seeds:
             run = Run(args, size, seed)
+            step1 = {}
             for variant in variants:
-                rows_by_stage, routing = run.variant(variant, stages)
-                routings[variant].append(routing)
+                record = run.variant(variant, stages)
+                rows_by_stage, step1[variant] = record["stages"], record["step1"]
+                pair = (step1[variant], step1[BASELINE])
+                unpaired[variant].append(None not in pair and pair[0] != pair[1])
+                routings[variant].append(record["routing"])
                 for stage in stages:
                     finals[variant][stage].append(100 * float(rows_by_stage[stage][-1]["fit"]))
                 entropies[variant].append(layer_mean(rows_by_stage["step3"][-1], "usage_entropy"))
@@ -512,10 +522,13 @@ def main() -> None:
             cells = []
             for stage in stages:
                 fits = finals[variant][stage]
+                paired = [not u for u in unpaired[variant]]
                 cells += [
                     f"{np.mean(fits):.2f}",
-                    seed_margin(fits, finals[BASELINE][stage]),
-                    " / ".join(f"{f:.1f}" for f in fits),
+                    seed_margin(
+                        np.compress(paired, fits), np.compress(paired, finals[BASELINE][stage])
+                    ),
+                    " / ".join(f"{f:.1f}{' †' * u}" for f, u in zip(fits, unpaired[variant])),
                 ]
             rows.append(
                 [
@@ -561,7 +574,9 @@ def main() -> None:
         f"{args.batch_size}, Adam {args.learning_rate} /10 at half and three quarters, no "
         f"weight decay; seeds {seeds}; every variant from the seed's shared 1-expert step 1 "
         f"({args.epochs} epochs). Chance is 10%. vs e1: the mean over seeds of each seed's "
-        "difference from e1 (the same step 1), with a Student-t 95% interval over seeds. "
+        "difference from e1 (the same step 1), with a Student-t 95% interval over seeds; † "
+        "a seed whose variant started from another step 1 than its e1 (trained again where "
+        "the first was gone): not a pair, left out of the margin. "
         f"Variants' fields: `{json.dumps(fields)}`"
         + (
             f"; {sorted(RECENTRED & set(variants))} also recentre their gates on k-means "

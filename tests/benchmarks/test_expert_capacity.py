@@ -1,6 +1,9 @@
 """The capacity benchmark's routing modes: fixed routes replace every gate, so each image
 goes to the experts its codes name; shared routes send it, in every layer, to the expert
-the first gate picks. Its records: a recorded variant is not trained again."""
+the first gate picks. Its records: a recorded variant is not trained again, nor paired with
+an e1 of another step 1."""
+
+import json
 
 import numpy as np
 import pytest
@@ -89,6 +92,16 @@ def test_a_recorded_variant_is_tabled_without_training_once_its_runs_are_gone(
     e1_row = next(line for line in sections[0][2].splitlines() if "| 256 | e1 |" in line)
     assert e1_row.endswith("| - | - | 0.0 |")  # no gate: no entropy, no route changes
     assert not (tmp_path / "runs").exists()
+    step1 = {json.loads((record.parent / f"{v}.json").read_text())["step1"] for v in ("e1", "e4")}
+    assert len(step1) == 1 and len(step1.pop()) == 64  # both from one step 1, its SHA-256
+
+    # A variant whose step 1 was trained again (another machine) is not paired with e1.
+    fields = json.loads(record.read_text())
+    record.write_text(json.dumps({**fields, "step1": "0" * 64}))
+    expert_capacity.main()
+    e4_row = next(line for line in sections[2][2].splitlines() if "| 256 | e4 |" in line)
+    assert " † |" in e4_row and "| - |" in e4_row
+    assert "† |" not in sections[0][2]
 
     # A record of other settings is not passed off as this run's.
     monkeypatch.setattr("sys.argv", ["expert_capacity", *flags.split(), "--epochs", "2"])
