@@ -43,7 +43,6 @@ step 3 (``route_changes``, mean of the layers and epochs); each record keeps the
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import shutil
@@ -58,6 +57,7 @@ from ebn_tf import data
 from ebn_tf.analysis.paired import McNemar, mcnemar_exact, predictions_correct
 from ebn_tf.apps.checkout import zoo_mirror
 from ebn_tf.training import RunDir, RunSummary, get_recipe, train, train_until
+from ebn_tf.training.run_dir import epoch_rows
 
 BASELINE = "e1"
 # Each variant names its gate start: the presets' default became the clusters start after
@@ -269,8 +269,7 @@ def rescored_correct(path: Path) -> np.ndarray:
 def most_collapsed(path: Path) -> tuple[str, float] | None:
     """The gated layer whose busiest expert takes the largest share of the validation
     images at the end of step 4, and that share in %; None for a run without gates."""
-    with RunDir(path).metrics_file("step4").open() as file:
-        last = list(csv.DictReader(file))[-1]
+    last = epoch_rows(RunDir(path).metrics_file("step4"))[-1]
     shares = {
         key.removeprefix("usage_top_share/"): 100 * float(value)
         for key, value in last.items()
@@ -285,8 +284,7 @@ def gate_behaviour(path: Path) -> dict | None:
     keeps them; None for a run without gates."""
     behaviour = {}
     for stage in ("step3", "step4"):
-        with RunDir(path).metrics_file(stage).open() as file:
-            rows = list(csv.DictReader(file))
+        rows = epoch_rows(RunDir(path).metrics_file(stage))
         layers = [
             k.removeprefix("usage_entropy/") for k in rows[-1] if k.startswith("usage_entropy/")
         ]

@@ -42,7 +42,6 @@ that step 1 differs from its e1's: not a pair.
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import json
 from pathlib import Path
@@ -58,6 +57,7 @@ from ebn_tf.analysis.usage import training_routing_changes
 from ebn_tf.layers.gate import CLUSTERS
 from ebn_tf.outputs import write_atomic
 from ebn_tf.training import WarmupStepDecay
+from ebn_tf.training.run_dir import epoch_rows
 from ebn_tf.training.usage_log import ExpertUsageLog
 
 BASELINE = "e1"
@@ -157,8 +157,7 @@ class Run:
         weights, metrics = stage_dir / "final.weights.h5", stage_dir / "metrics.csv"
         if weights.exists():
             model.load_weights(weights)
-            with open(metrics, newline="") as f:
-                return list(csv.DictReader(f))
+            return epoch_rows(metrics)
         stage_dir.mkdir(parents=True, exist_ok=True)
         codes = self._route_codes(model)
         routed = codes is not None

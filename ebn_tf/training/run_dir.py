@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -131,6 +132,14 @@ def _same_directory(a: str | None, b: str | None) -> bool:
 def _as_json(value):
     """``value`` as it reads back from a JSON file (tuples become lists)."""
     return json.loads(json.dumps(value))
+
+
+def epoch_rows(metrics: Path) -> list[dict]:
+    """The rows of a stage's ``metrics.csv``, one per epoch (none if it is missing)."""
+    if not metrics.exists():
+        return []
+    with open(metrics, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 class RunDir:

@@ -21,7 +21,14 @@ from ebn_tf.training.configs import model_config, pin_zoo_teacher, zoo_teacher
 from ebn_tf.training.distill import Distiller
 from ebn_tf.training.distribute import check_batch, is_chief, make_strategy
 from ebn_tf.training.recipe import Recipe, StageConfig
-from ebn_tf.training.run_dir import FINAL_WEIGHTS, FinalResult, RunDir, RunSummary, StageResult
+from ebn_tf.training.run_dir import (
+    FINAL_WEIGHTS,
+    FinalResult,
+    RunDir,
+    RunSummary,
+    StageResult,
+    epoch_rows,
+)
 from ebn_tf.training.schedule import WarmupStepDecay
 from ebn_tf.training.usage_log import ExpertUsageLog
 
@@ -105,14 +112,6 @@ def _latest_backup(backup: Path) -> str | None:
     return None if checkpoint is None else Path(checkpoint).name
 
 
-def _epoch_rows(metrics: Path) -> list[dict]:
-    """The rows of a stage's ``metrics.csv`` (none if it is missing)."""
-    if not metrics.exists():
-        return []
-    with open(metrics, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _backed_up_epochs(backup: Path, metrics: Path) -> int:
     """Epochs that a stage's ``BackupAndRestore`` checkpoint holds: the epoch ``fit``
     resumes at (0 without a checkpoint).
@@ -129,7 +128,7 @@ def _backed_up_epochs(backup: Path, metrics: Path) -> int:
         # A backup begun before records were kept. CSVLogger writes each epoch's row
         # before its backup, so the rows count the backed-up epochs, unless a kill fell
         # between the two: then that epoch's row is logged twice.
-        return len(_epoch_rows(metrics))
+        return len(epoch_rows(metrics))
     counted = json.loads(record.read_text())
     return counted["epochs"] + (counted["checkpoint"] != latest)
 
@@ -166,7 +165,7 @@ class EpochRecord(keras.callbacks.Callback):
 def _keep_epochs(metrics: Path, epochs: int) -> None:
     """Keep only the rows of the first ``epochs`` epochs in a stage's ``metrics.csv``: rows
     that a killed run logged after its last backup are logged again when it resumes."""
-    rows = [row for row in _epoch_rows(metrics) if int(row["epoch"]) < epochs]
+    rows = [row for row in epoch_rows(metrics) if int(row["epoch"]) < epochs]
     if not rows:
         metrics.unlink(missing_ok=True)
         return
@@ -453,7 +452,7 @@ class _Run:
         """The stage's validation top-1 and its time, over all its epochs. The top-1 is the
         one ``fit`` logged after the last epoch: the final weights on the validation split
         (evaluating them again would only repeat that pass)."""
-        rows = _epoch_rows(self.dir.metrics_file(stage.name))
+        rows = epoch_rows(self.dir.metrics_file(stage.name))
         seconds = sum(float(row["seconds"] or 0) for row in rows)
         images = stage.epochs * self._steps_per_epoch() * self.recipe.batch_size
         return StageResult(
