@@ -496,11 +496,12 @@ def main() -> None:
         unpaired = {v: [] for v in variants}
         for seed in seeds:
             run = Run(args, size, seed)
-            step1 = {}
             for variant in variants:
                 record = run.variant(variant, stages)
-                rows_by_stage, step1[variant] = record["stages"], record["step1"]
-                pair = (step1[variant], step1[BASELINE])
+                rows_by_stage = record["stages"]
+                if variant == BASELINE:
+                    e1_step1 = record["step1"]
+                pair = (record["step1"], e1_step1)
                 unpaired[variant].append(None not in pair and pair[0] != pair[1])
                 routings[variant].append(record["routing"])
                 for stage in stages:
